@@ -1,0 +1,155 @@
+"""casemgr: case management for an addiction-treatment program."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from casemgr.config import INSTANCE_DIR, build_config, check_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: config from the environment, then explicit overrides."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(INSTANCE_DIR),
+    )
+    app.config.update(build_config())
+    if overrides:
+        app.config.update(overrides)
+        if "SQLALCHEMY_DATABASE_URI" in overrides and "SQLALCHEMY_ENGINE_OPTIONS" not in overrides:
+            from casemgr.config import engine_options
+
+            app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+                overrides["SQLALCHEMY_DATABASE_URI"]
+            )
+    check_config(app.config)
+    if app.config["CASEMGR_ENV"] == "production":
+        # One trusted reverse proxy (deploy/nginx) sets X-Forwarded-For/-Proto.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    register_guards(app)  # first: authorization answers before CSRF or rate limits
+    register_extensions(app)
+    register_blueprints(app)
+    register_templates(app)
+    register_commands(app)
+    register_logging(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extension singletons and the SQLite pragmas."""
+    from casemgr.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    bootstrap.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            sa.event.listen(db.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(db.engine, "begin", _sqlite_begin)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Turn on WAL, foreign keys and a busy timeout for every SQLite connection.
+
+    The driver's own transaction handling is switched off so that SQLAlchemy's BEGIN and
+    SAVEPOINTs work as documented (SQLAlchemy's pysqlite "serializable isolation" recipe).
+    """
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Emit BEGIN ourselves, since the driver no longer does (see _sqlite_pragmas)."""
+    connection.exec_driver_sql("BEGIN")
+
+
+def register_guards(app: Flask) -> None:
+    """Install the request guard first, then the API's body checks."""
+    from casemgr.core.api import check_json_body
+    from casemgr.core.errors import register_error_handlers
+    from casemgr.core.guard import guard_request
+    from casemgr.core.security import set_security_headers
+
+    app.before_request(guard_request)
+    app.before_request(check_json_body)
+    app.after_request(set_security_headers)
+    register_error_handlers(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register page blueprints and API blueprints from one explicit list."""
+    from casemgr.core.api import Api
+    from casemgr.core.health import bp as health_bp
+    from casemgr.episodes.api import blp as episodes_api
+    from casemgr.episodes.views import bp as episodes_views
+    from casemgr.extensions import csrf
+    from casemgr.patients.api import blp as patients_api
+    from casemgr.patients.views import bp as patients_views
+    from casemgr.staff import auth as _auth  # noqa: F401  (registers the user loaders)
+    from casemgr.staff.api import auth_blp, me_blp, staff_blp
+    from casemgr.staff.views import admin_bp, auth_bp, home_bp
+
+    for bp in (health_bp, auth_bp, home_bp, admin_bp, patients_views, episodes_views):
+        app.register_blueprint(bp)
+    api = Api()
+    api.init_app(app)
+    for blp in (auth_blp, me_blp, staff_blp, patients_api, episodes_api):
+        api.register_blueprint(blp)
+        csrf.exempt(blp)  # bearer tokens, no cookies: CSRF cannot apply
+    app.extensions["casemgr_api"] = api
+
+
+def register_templates(app: Flask) -> None:
+    """Expose helpers every template needs."""
+    from casemgr.core import template_helpers
+
+    template_helpers.register(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the `flask` commands (create-admin, seed-demo, ...)."""
+    from casemgr.cli import register
+
+    register(app)
+
+
+class _NoQueryString(logging.Filter):
+    """Strip query strings from access-log lines: a search term can be a patient's name."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the request line in werkzeug's access log."""
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(
+                a.split("?", 1)[0] if isinstance(a, str) and "?" in a else a for a in record.args
+            )
+        return True
+
+
+def register_logging(app: Flask) -> None:
+    """Keep patient data out of logs, including the development server's access log."""
+    logging.getLogger("werkzeug").addFilter(_NoQueryString())

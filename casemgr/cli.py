@@ -1,0 +1,60 @@
+"""The `flask` commands: create-admin, seed-demo."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+
+from casemgr.core.errors import CasemgrError
+from casemgr.extensions import db
+
+
+@click.command("create-admin")
+@click.argument("username")
+@click.option("--full-name", default=None, help="Shown on screens; defaults to the username.")
+@click.option("--email", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_admin(
+    username: str, full_name: str | None, email: str | None, password_stdin: bool
+) -> None:
+    """Create an administrator account."""
+    from casemgr.staff import services
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        staff = services.create_staff(
+            None,
+            username=username,
+            full_name=full_name or username,
+            email=email,
+            password=password,
+            roles=["admin"],
+        )
+        db.session.commit()
+    except CasemgrError as err:
+        db.session.rollback()
+        details = "; ".join(m for msgs in err.fields.values() for m in msgs)
+        raise click.ClickException(f"{err.message} {details}".strip()) from err
+    click.echo(f"Created admin {staff.username} (id {staff.id}).")
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo program once (a second run changes nothing) and print the logins."""
+    from casemgr import demo
+
+    created = demo.seed()
+    db.session.commit()
+    click.echo("Demo data loaded." if created else "Demo data already present; nothing changed.")
+    click.echo(demo.logins_text())
+
+
+def register(app: Flask) -> None:
+    """Attach the commands to the app's CLI."""
+    app.cli.add_command(create_admin)
+    app.cli.add_command(seed_demo)

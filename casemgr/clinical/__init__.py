@@ -1,0 +1,1 @@
+"""Clinical reference data and pure rules (shared/reference/CLINICAL.md); no Flask, no database."""

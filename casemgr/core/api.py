@@ -1,0 +1,57 @@
+"""The JSON API's shared plumbing: the flask-smorest Api, body checks, list envelopes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, Response, request
+from flask_smorest import Api as SmorestApi
+from werkzeug.exceptions import HTTPException
+
+from casemgr.core.errors import handle_http_exception, json_error
+from casemgr.extensions import db
+
+API_PREFIX = "/api/v1"
+
+
+class Api(SmorestApi):
+    """flask-smorest with our error shape (and the Allow header it drops on 405)."""
+
+    def handle_http_exception(self, error: HTTPException) -> Any:  # type: ignore[override]
+        """Render every HTTP error the same way, JSON or page."""
+        return handle_http_exception(error)
+
+
+def check_json_body() -> Response | None:
+    """Refuse non-JSON bodies (415) and malformed or non-object JSON (400) on the API."""
+    if not request.path.startswith(API_PREFIX + "/"):
+        return None
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    has_body = bool(request.content_length) or bool(request.get_data(cache=True))
+    if not has_body:
+        return None
+    if request.mimetype != "application/json":
+        return json_error(415)
+    payload = request.get_json(silent=True)
+    if payload is None:
+        return json_error(400, "The request body is not valid JSON.")
+    if not isinstance(payload, dict):
+        return json_error(400, "The request body must be a JSON object.")
+    return None
+
+
+def paginate(query: sa.Select[Any], page: int, per_page: int) -> dict[str, Any]:
+    """Run a select for one page and wrap it in the list envelope of shared/API.md."""
+    total = db.session.scalar(
+        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    )
+    items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
+    return {"items": items, "page": page, "per_page": per_page, "total": total or 0}
+
+
+def register_api(app: Flask, api: Api) -> None:
+    """Bind the Api and its body guard to the app."""
+    api.init_app(app)
+    app.before_request(check_json_body)

@@ -1,0 +1,94 @@
+"""The request guard: every request passes here before its view runs.
+
+One mechanism for authorization: the view's declared action (core.permissions), checked
+against the permission table. Undeclared routes are refused, so a forgotten declaration
+fails closed. Browser sessions also get the idle time-out and absolute lifetime here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, logout_user
+
+from casemgr.core.errors import PermissionDenied, Unauthorized, json_error, wants_json
+from casemgr.core.permissions import Action, can, declared_action
+
+log = logging.getLogger(__name__)
+
+#: Endpoints served by extensions, open to all: static files and the OpenAPI document (it
+#: describes the API and holds no data). Everything else must declare an action.
+EXTENSION_ENDPOINTS = frozenset({"static", "bootstrap.static", "api-docs.openapi_json"})
+#: Where a signed-in admin without a second factor may still go while MFA is required.
+MFA_ENROL_ENDPOINTS = frozenset({"auth.mfa_enrol", "auth.logout", "static", "bootstrap.static"})
+
+
+def is_api_request() -> bool:
+    """Tell whether this request is for the JSON API (bearer tokens, no cookies)."""
+    return request.path.startswith("/api/")
+
+
+def _session_expired() -> str | None:
+    """Return why a browser session has expired, or None while it is live."""
+    now = time.time()
+    idle = current_app.config["SESSION_IDLE_MINUTES"] * 60
+    lifetime = current_app.config["SESSION_MAX_HOURS"] * 3600
+    seen = session.get("seen")
+    started = session.get("login_at")
+    if seen is None or started is None:
+        return "missing"
+    if now - float(seen) > idle:
+        return "idle"
+    if now - float(started) > lifetime:
+        return "lifetime"
+    return None
+
+
+def _end_browser_session(reason: str) -> Any:
+    """Sign the user out after a time-out and send them to the login page."""
+    from casemgr.audit.services import record
+    from casemgr.extensions import db
+
+    record(current_user._get_current_object(), "auth.timeout", outcome="success")
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash(
+        "You were signed out after a period of inactivity."
+        if reason == "idle"
+        else "Your session has ended; please sign in again.",
+        "warning",
+    )
+    if wants_json():
+        return json_error(401, "Your session has expired.")
+    return redirect(url_for("auth.login", next=request.full_path))
+
+
+def guard_request() -> Any:
+    """Authorize the request against the declared action of its view."""
+    endpoint = request.endpoint
+    if endpoint is None or endpoint in EXTENSION_ENDPOINTS:
+        return None  # routing will answer 404/405
+    view = current_app.view_functions.get(endpoint)
+    action = declared_action(view)
+    if action is None:
+        log.error("route %s declares no action; refused", endpoint)
+        raise PermissionDenied("This page is not available.")
+    authenticated = current_user.is_authenticated
+    if authenticated and not is_api_request():
+        reason = _session_expired()
+        if reason is not None:
+            return _end_browser_session(reason)
+        session["seen"] = time.time()
+        if session.get("mfa_enrolment_required") and endpoint not in MFA_ENROL_ENDPOINTS:
+            return redirect(url_for("auth.mfa_enrol"))
+    if action is Action.PUBLIC:
+        return None
+    if not authenticated:
+        raise Unauthorized()
+    if not can(current_user, action):
+        raise PermissionDenied()
+    return None

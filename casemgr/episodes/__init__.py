@@ -1,0 +1,1 @@
+"""Treatment episodes: admission, stages, care team, discharge and length of stay."""

@@ -1,0 +1,97 @@
+"""Object-level access: who may open which chart (DESIGN.md §4).
+
+Supervisors, physicians, nurses and intake work across all patients; counselors open the
+charts of patients whose care team they are on (primary counselor or added member).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from casemgr.audit.services import record
+from casemgr.core.errors import NotFound, PermissionDenied
+from casemgr.core.permissions import ALL_PATIENT_ROLES
+from casemgr.episodes.models import CareTeamMember, Episode
+from casemgr.extensions import db
+from casemgr.patients.models import Patient
+
+#: Ids beyond a 32-bit integer are simply not found (shared/API.md).
+MAX_ID = 2**31 - 1
+
+
+def works_across_patients(actor: Any) -> bool:
+    """Tell whether the actor's roles cover every patient rather than a care team."""
+    return bool(actor.role_names & {r.value for r in ALL_PATIENT_ROLES})
+
+
+def care_team_patient_ids(staff_id: int) -> sa.Select[tuple[int]]:
+    """Select the ids of patients whose care team (any episode) includes a staff member."""
+    primary = sa.select(Episode.patient_id).where(Episode.primary_counselor_id == staff_id)
+    member = (
+        sa.select(Episode.patient_id)
+        .join(CareTeamMember, CareTeamMember.episode_id == Episode.id)
+        .where(CareTeamMember.staff_id == staff_id)
+    )
+    return sa.union(primary, member)  # type: ignore[return-value]
+
+
+def visible_patients_clause(actor: Any) -> sa.ColumnElement[bool]:
+    """Return a WHERE clause limiting patients to those the actor may see."""
+    if works_across_patients(actor):
+        return sa.true()
+    return Patient.id.in_(care_team_patient_ids(actor.id))
+
+
+def visible_episodes_clause(actor: Any) -> sa.ColumnElement[bool]:
+    """Return a WHERE clause limiting episodes to those the actor may see."""
+    if works_across_patients(actor):
+        return sa.true()
+    return Episode.patient_id.in_(care_team_patient_ids(actor.id))
+
+
+def can_open_patient(actor: Any, patient_id: int) -> bool:
+    """Tell whether the actor may open a patient's chart."""
+    if works_across_patients(actor):
+        return True
+    as_primary = sa.select(Episode.id).where(
+        Episode.patient_id == patient_id, Episode.primary_counselor_id == actor.id
+    )
+    as_member = (
+        sa.select(CareTeamMember.episode_id)
+        .join(Episode, Episode.id == CareTeamMember.episode_id)
+        .where(Episode.patient_id == patient_id, CareTeamMember.staff_id == actor.id)
+    )
+    return bool(db.session.scalar(sa.select(sa.or_(sa.exists(as_primary), sa.exists(as_member)))))
+
+
+def _deny(actor: Any, action: str, obj: Any, patient_id: int) -> PermissionDenied:
+    """Record a refused chart access and build the error (403: it exists, but not for you)."""
+    record(actor, action, obj, patient_id=patient_id, outcome="denied")
+    db.session.commit()
+    return PermissionDenied("This patient is not on your care team.")
+
+
+def get_patient(actor: Any, patient_id: int, action: str = "patient.view") -> Patient:
+    """Load a patient the actor may open and audit the access; 404 or 403 otherwise."""
+    patient = db.session.get(Patient, patient_id) if 0 < patient_id <= MAX_ID else None
+    if patient is None:
+        raise NotFound("No such patient.")
+    if not can_open_patient(actor, patient.id):
+        raise _deny(actor, action, patient, patient.id)
+    if action:
+        record(actor, action, patient, patient)
+    return patient
+
+
+def get_episode(actor: Any, episode_id: int, action: str = "episode.view") -> Episode:
+    """Load an episode the actor may open and audit the access; 404 or 403 otherwise."""
+    episode = db.session.get(Episode, episode_id) if 0 < episode_id <= MAX_ID else None
+    if episode is None:
+        raise NotFound("No such episode.")
+    if not can_open_patient(actor, episode.patient_id):
+        raise _deny(actor, action, episode, episode.patient_id)
+    if action:
+        record(actor, action, episode, patient_id=episode.patient_id)
+    return episode

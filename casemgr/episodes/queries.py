@@ -1,0 +1,123 @@
+"""Episode reads for pages and the API: filters, at-risk flags and length-of-stay figures."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import sqlalchemy as sa
+
+from casemgr.core.db import utcnow
+from casemgr.core.timeutil import today
+from casemgr.episodes.los import stay_figures
+from casemgr.episodes.models import Episode
+from casemgr.extensions import db
+from casemgr.therapy.queries import at_risk_expr
+
+#: Columns copied as they are into the API's episode representation.
+PLAIN_FIELDS = (
+    "id",
+    "patient_id",
+    "status",
+    "stage",
+    "admitted_on",
+    "discharged_on",
+    "discharge_reason",
+    "primary_counselor_id",
+    "los_target_days",
+    "days_waiting",
+    "primary_substance",
+    "secondary_substance",
+    "tertiary_substance",
+    "route",
+    "frequency",
+    "age_at_first_use",
+    "referral_source",
+    "prior_treatment_episodes",
+    "service_setting",
+    "discharge_service_setting",
+    "discharge_frequency",
+    "version",
+)
+
+
+def present(episode: Episode, at_risk: bool) -> dict[str, Any]:
+    """Build the episode representation of shared/API.md with its derived figures."""
+    figures = stay_figures(
+        episode.admitted_on, episode.discharged_on, episode.los_target_days, today()
+    )
+    out = {name: getattr(episode, name) for name in PLAIN_FIELDS}
+    out.update(asdict(figures))
+    out["at_risk"] = bool(at_risk)
+    out["level_of_care"] = None  # set by plans.queries once decisions exist
+    return out
+
+
+def risk_column() -> sa.ColumnElement[bool]:
+    """Return the at-risk SQL expression for today, labelled for selects."""
+    return at_risk_expr(today(), utcnow()).label("at_risk")
+
+
+def list_episodes(
+    scope: sa.ColumnElement[bool],
+    *,
+    status: str | None = None,
+    stage: str | None = None,
+    counselor_id: int | None = None,
+    at_risk: bool | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> dict[str, Any]:
+    """Return one page of episodes with their at-risk flag, newest admission first."""
+    risk = at_risk_expr(today(), utcnow())
+    conditions = [scope]
+    if status:
+        conditions.append(Episode.status == status)
+    if stage:
+        conditions.append(Episode.stage == stage)
+    if counselor_id:
+        conditions.append(Episode.primary_counselor_id == counselor_id)
+    if at_risk is not None:
+        conditions.append(risk if at_risk else sa.not_(risk))
+    where = sa.and_(*conditions)
+    total = db.session.scalar(sa.select(sa.func.count(Episode.id)).where(where)) or 0
+    rows = db.session.execute(
+        sa.select(Episode, risk.label("at_risk"))
+        .where(where)
+        .order_by(Episode.admitted_on.desc(), Episode.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    items = [present(row.Episode, row.at_risk) for row in rows]
+    return {"items": items, "page": page, "per_page": per_page, "total": total}
+
+
+def is_at_risk(episode: Episode) -> bool:
+    """Evaluate the at-risk rule for one episode in SQL (the same rule as lists)."""
+    risk = at_risk_expr(today(), utcnow())
+    return bool(db.session.scalar(sa.select(risk).where(Episode.id == episode.id)))
+
+
+def caseload(actor_scope: sa.ColumnElement[bool], counselor_id: int | None = None) -> list[Any]:
+    """Return active episodes for the caseload page in one query, most in need first."""
+    from casemgr.patients.models import Patient
+    from casemgr.staff.models import Staff
+    from casemgr.therapy.queries import last_session_expr
+
+    risk = at_risk_expr(today(), utcnow())
+    query = (
+        sa.select(
+            Episode,
+            Patient,
+            Staff.full_name.label("counselor_name"),
+            risk.label("at_risk"),
+            last_session_expr().label("last_session_at"),
+        )
+        .join(Patient, Patient.id == Episode.patient_id)
+        .join(Staff, Staff.id == Episode.primary_counselor_id)
+        .where(Episode.status == "active", actor_scope)
+        .order_by(risk.desc(), Episode.admitted_on, Episode.id)
+    )
+    if counselor_id:
+        query = query.where(Episode.primary_counselor_id == counselor_id)
+    return list(db.session.execute(query).all())

@@ -1,0 +1,1 @@
+"""Patients: the person, their identifiers and contacts, and who may open their chart."""

@@ -1,0 +1,1 @@
+"""Staff accounts, roles, login, lockout and API tokens."""

@@ -1,0 +1,231 @@
+"""Pages: sign in and out, second-factor enrolment, the home page, staff administration."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_user, logout_user
+from marshmallow import ValidationError
+
+from casemgr.audit.services import record
+from casemgr.core.errors import CasemgrError, NotFound, RateLimited
+from casemgr.core.permissions import Action, Role, public, requires
+from casemgr.core.schema import form_errors
+from casemgr.extensions import db, limiter
+from casemgr.staff import mfa, services
+from casemgr.staff.models import Staff
+from casemgr.staff.schemas import ROLE_CHOICES, LoginForm, StaffCreateForm, StaffUpdateForm
+
+auth_bp = Blueprint("auth", __name__)
+home_bp = Blueprint("home", __name__)
+admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Accept only a local path as the post-login destination (no open redirects)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def _login_limit() -> str:
+    """Return the per-address login rate limit from config."""
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@auth_bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@public
+def login() -> Any:
+    """Sign in with username, password and, when enrolled, a one-time code."""
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(url_for("home.index"))
+    form: dict[str, Any] = {"username": "", "next": request.args.get("next", "")}
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        form = {**form, **request.form.to_dict()}
+        form.pop("password", None)
+        try:
+            data = LoginForm().load(request.form)
+            staff = services.authenticate(data["username"], data["password"])
+            if staff.totp_secret is not None and not mfa.verify(staff.totp_secret, data["otp"]):
+                record(staff, "auth.login_failed", staff, outcome="failure")
+                raise CasemgrError("Enter the current code from your authenticator app.")
+        except ValidationError as err:
+            errors = form_errors(err)
+            status = 422
+        except CasemgrError as err:
+            db.session.commit()  # keep the failed attempt and its audit event
+            errors = {"_form": [err.message]}
+            status = 429 if isinstance(err, RateLimited) else 401
+        else:
+            session.clear()  # a fresh session at login: no fixation
+            login_user(staff)
+            now = time.time()
+            session["login_at"] = now
+            session["seen"] = now
+            if mfa.mfa_required(staff) and staff.totp_secret is None:
+                session["mfa_enrolment_required"] = True
+            record(staff, "auth.login", staff)
+            db.session.commit()
+            if session.get("mfa_enrolment_required"):
+                return redirect(url_for("auth.mfa_enrol"))
+            return redirect(_safe_next(data.get("next")) or url_for("home.index"))
+    return render_template("auth/login.html", form=form, errors=errors), status
+
+
+@auth_bp.post("/logout")
+@requires(Action.SIGNED_IN)
+def logout() -> Any:
+    """Sign out and forget the session."""
+    record(current_user, "auth.logout", current_user._get_current_object())
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@auth_bp.route("/account/mfa", methods=["GET", "POST"])
+@requires(Action.SIGNED_IN)
+def mfa_enrol() -> Any:
+    """Turn on the second factor: show a secret, confirm it with a first code."""
+    staff: Staff = current_user._get_current_object()
+    secret = session.get("mfa_pending_secret") or mfa.new_secret()
+    session["mfa_pending_secret"] = secret
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        if mfa.verify(secret, request.form.get("otp")):
+            staff.totp_secret = secret
+            record(staff, "auth.mfa_enrol", staff)
+            db.session.commit()
+            session.pop("mfa_pending_secret", None)
+            session.pop("mfa_enrolment_required", None)
+            flash("Two-step sign-in is on.", "success")
+            return redirect(url_for("home.index"))
+        errors = {"otp": ["That code does not match; check the clock on your device."]}
+    return render_template(
+        "auth/mfa.html",
+        secret=secret,
+        uri=mfa.provisioning_uri(staff, secret),
+        enrolled=staff.totp_secret is not None,
+        required=bool(session.get("mfa_enrolment_required")),
+        errors=errors,
+    ), (422 if errors else 200)
+
+
+@home_bp.get("/")
+@requires(Action.SIGNED_IN)
+def index() -> Any:
+    """Send each person to the start page of their main role."""
+    roles = current_user.role_names
+    if roles & {
+        Role.COUNSELOR.value,
+        Role.SUPERVISOR.value,
+        Role.PHYSICIAN.value,
+        Role.NURSE.value,
+    }:
+        return redirect(url_for("episodes.caseload"))
+    if Role.INTAKE.value in roles:
+        return redirect(url_for("patients.search"))
+    if Role.ADMIN.value in roles:
+        return redirect(url_for("admin.staff_list"))
+    return render_template("home.html")
+
+
+@admin_bp.get("/staff")
+@requires(Action.STAFF_MANAGE)
+def staff_list() -> Any:
+    """List every staff account, active first."""
+    staff = db.session.scalars(
+        sa.select(Staff).order_by(Staff.active.desc(), Staff.full_name)
+    ).all()
+    return render_template("admin/staff_list.html", staff=staff)
+
+
+@admin_bp.route("/staff/new", methods=["GET", "POST"])
+@requires(Action.STAFF_MANAGE)
+def staff_new() -> Any:
+    """Create a staff account."""
+    form: dict[str, Any] = {"roles": []}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        form = request.form.to_dict()
+        form["roles"] = request.form.getlist("roles")
+        form.pop("password", None)
+        raw = {**request.form.to_dict(), "roles": request.form.getlist("roles")}
+        raw["needs_cosign"] = "needs_cosign" in request.form
+        raw["email"] = raw.get("email") or None
+        try:
+            data = StaffCreateForm().load(raw)
+            staff = services.create_staff(current_user, **data)
+            db.session.commit()
+        except ValidationError as err:
+            errors = form_errors(err)
+        except CasemgrError as err:
+            db.session.rollback()
+            errors = err.fields or {"_form": [err.message]}
+        else:
+            flash(f"Account {staff.username} created.", "success")
+            return redirect(url_for("admin.staff_list"))
+    return render_template(
+        "admin/staff_form.html", form=form, errors=errors, roles=ROLE_CHOICES, staff=None
+    ), (422 if errors else 200)
+
+
+@admin_bp.route("/staff/<int(max=2147483647):staff_id>", methods=["GET", "POST"])
+@requires(Action.STAFF_MANAGE)
+def staff_edit(staff_id: int) -> Any:
+    """Change roles, details or activation of an account (never delete it)."""
+    staff = db.session.get(Staff, staff_id)
+    if staff is None:
+        raise NotFound("No such staff member.")
+    form: dict[str, Any] = {
+        "full_name": staff.full_name,
+        "email": staff.email or "",
+        "roles": sorted(staff.role_names),
+        "active": staff.active,
+        "needs_cosign": staff.needs_cosign,
+    }
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        raw = {
+            "full_name": request.form.get("full_name", ""),
+            "email": request.form.get("email") or None,
+            "roles": request.form.getlist("roles"),
+            "active": "active" in request.form,
+            "needs_cosign": "needs_cosign" in request.form,
+        }
+        form = {**raw, "email": raw["email"] or ""}
+        try:
+            data = StaffUpdateForm().load(raw)
+            services.update_staff(current_user, staff, **data)
+            db.session.commit()
+        except ValidationError as err:
+            errors = form_errors(err)
+        except CasemgrError as err:
+            db.session.rollback()
+            errors = err.fields or {"_form": [err.message]}
+        else:
+            flash(f"Account {staff.username} saved.", "success")
+            return redirect(url_for("admin.staff_list"))
+    return render_template(
+        "admin/staff_form.html", form=form, errors=errors, roles=ROLE_CHOICES, staff=staff
+    ), (422 if errors else 200)

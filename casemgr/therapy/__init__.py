@@ -1,0 +1,1 @@
+"""Therapy sessions (individual, family, group) and their notes."""
