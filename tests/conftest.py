@@ -152,3 +152,22 @@ def api_headers(client: FlaskClient, username: str, password: str) -> dict[str, 
     response = client.post("/api/v1/auth/tokens", json={"username": username, "password": password})
     assert response.status_code == 201, response.get_json()
     return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+LEG_COUNTS: dict[str, int] = dict.fromkeys(DATABASES, 0)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Count passed tests per database leg (the ``app`` fixture's parameter)."""
+    report = yield
+    callspec = getattr(item, "callspec", None)
+    if report.when == "call" and report.passed and callspec and "app" in callspec.params:
+        LEG_COUNTS[callspec.params["app"]] += 1
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print how many tests passed on each database, so CI can insist on both legs."""
+    legs = " ".join(f"{kind}={n}" for kind, n in LEG_COUNTS.items())
+    terminalreporter.write_line(f"database legs: {legs}")

@@ -127,6 +127,7 @@ def move_stage(
         raise field_error("to_stage", "Unknown stage.") from exc
     if target is Stage.DISCHARGED:
         raise field_error("to_stage", "Use discharge to close an episode.")
+    _require_active(episode)
     reason = (reason or "").strip() or None
     current = episode.stage_enum
     if target is current:
@@ -134,7 +135,6 @@ def move_stage(
     forward_one = target.position == current.position + 1
     if (not forward_one or override) and not reason:
         raise field_error("reason", "Give a reason to skip a stage, go back, or override.")
-    _require_active(episode)
     is_supervisor = actor.has_role("supervisor")
     if override and not is_supervisor:
         raise PermissionDenied("Only a supervisor may override stage requirements.")

@@ -1,0 +1,50 @@
+# casemgr: the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi
+
+.PHONY: run test lint format install install-dev db-upgrade seed clean help
+
+help:
+	@echo "make run   - set up .venv, migrate, seed demo data once, serve on http://127.0.0.1:5000"
+	@echo "make test  - lint and run the whole suite (PostgreSQL leg too when TEST_DATABASE_URL is set)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: export CASEMGR_ENV ?= development
+run: install
+	$(BIN)/flask db upgrade
+	@$(BIN)/flask seed-demo
+	@echo "Serving casemgr on http://127.0.0.1:5000 (Ctrl-C to stop)"
+	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install-dev lint
+	@if [ -n "$$TEST_DATABASE_URL" ]; then echo "Databases: SQLite and PostgreSQL ($$TEST_DATABASE_URL)"; \
+	  else echo "Databases: SQLite only (set TEST_DATABASE_URL for the PostgreSQL leg)"; fi
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts
