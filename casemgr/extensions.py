@@ -12,7 +12,9 @@ from flask_wtf import CSRFProtect
 
 from casemgr.core.db import Base
 
-db = SQLAlchemy(model_class=Base)
+#: Objects stay loaded after commit: views commit (audit events included) before rendering,
+#: and expiring would make every row lazy-load again in the template (an N+1).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -102,7 +102,9 @@ def db_session(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         connection = db.engine.connect()
         outer = connection.begin()
         session = scoped_session(
-            sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+            sessionmaker(
+                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+            )
         )
         monkeypatch.setattr(db, "session", session)
         limiter.reset()

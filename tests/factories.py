@@ -37,7 +37,7 @@ def make_staff(*roles: str, username: str | None = None, **fields: Any) -> Staff
         **fields,
     )
     db.session.add(staff)
-    db.session.flush()
+    db.session.commit()  # a released savepoint: a view's rollback cannot undo test data
     return staff
 
 
@@ -54,7 +54,7 @@ def make_patient(**fields: Any) -> Patient:
     values.update(fields)
     patient = Patient(**values)
     db.session.add(patient)
-    db.session.flush()
+    db.session.commit()
     return patient
 
 
@@ -75,4 +75,6 @@ def admit(
         "service_setting": 5,
     }
     values.update(fields)
-    return episode_services.admit(actor or counselor, patient, **values)
+    episode = episode_services.admit(actor or counselor, patient, **values)
+    db.session.commit()
+    return episode

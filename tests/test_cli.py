@@ -38,8 +38,12 @@ def test_create_admin_refuses_weak_password_and_duplicate(app) -> None:
     weak = runner.invoke(args=["create-admin", "root", "--password-stdin"], input="short\n")
     assert weak.exit_code != 0
     assert "at least 12" in weak.output
-    runner.invoke(args=["create-admin", "root", "--password-stdin"], input="a-long-enough-password\n")
-    dup = runner.invoke(args=["create-admin", "root", "--password-stdin"], input="a-long-enough-password\n")
+    runner.invoke(
+        args=["create-admin", "root", "--password-stdin"], input="a-long-enough-password\n"
+    )
+    dup = runner.invoke(
+        args=["create-admin", "root", "--password-stdin"], input="a-long-enough-password\n"
+    )
     assert dup.exit_code != 0
     assert "taken" in dup.output
 

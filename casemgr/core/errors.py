@@ -198,11 +198,10 @@ def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
         message = "The request could not be understood."
     if wants_json():
         return json_error(status, message, fields, headers=headers)
-    response = _html_error(status, message)
-    return response
+    return _html_error(status, message, headers)
 
 
-def _html_error(status: int, message: str | None) -> Any:
+def _html_error(status: int, message: str | None, headers: dict[str, str] | None = None) -> Any:
     """Render the error page for browsers."""
     if status == 401:
         return redirect(url_for("auth.login", next=request.full_path))
@@ -211,7 +210,7 @@ def _html_error(status: int, message: str | None) -> Any:
         status=status,
         message=message or DEFAULT_MESSAGES.get(status, "Error."),
     )
-    return body, status
+    return body, status, headers or {}
 
 
 def handle_casemgr_error(error: CasemgrError) -> Any:
@@ -238,9 +237,11 @@ def handle_unexpected(error: Exception) -> Any:
         log.warning("database unavailable: %s", type(error).__name__)
         if wants_json():
             return json_error(503, headers={"Retry-After": "5"})
-        return _html_error(503, None)
-    # The traceback's frames only: exception messages can quote SQL parameters (patient data).
-    frames = "".join(traceback.format_tb(error.__traceback__))
+        return _html_error(503, None, {"Retry-After": "5"})
+    # Where it happened, not what it said: messages can quote SQL parameters (patient data).
+    frames = "\n".join(
+        f"  {f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(error.__traceback__)
+    )
     log.error(
         "unhandled %s on %s %s\n%s", type(error).__name__, request.method, request.url_rule, frames
     )

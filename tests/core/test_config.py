@@ -68,7 +68,9 @@ def test_database_url_and_settings_come_from_environment() -> None:
     assert config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379"
 
 
-@pytest.mark.parametrize(("name", "value"), [("CASEMGR_ENV", "staging"), ("SESSION_IDLE_MINUTES", "ten")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("CASEMGR_ENV", "staging"), ("SESSION_IDLE_MINUTES", "ten")]
+)
 def test_bad_settings_fail_at_start(name: str, value: str) -> None:
     with pytest.raises(ConfigError):
         build_config({"CASEMGR_ENV": "development", name: value})

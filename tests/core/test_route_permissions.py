@@ -103,8 +103,14 @@ def _csrf(client: FlaskClient) -> str:
     return match.group(1)
 
 
-def _request(client: FlaskClient, method: str, url: str, role: str | None,
-             world: dict[str, Any], endpoint: str = "") -> Any:
+def _request(
+    client: FlaskClient,
+    method: str,
+    url: str,
+    role: str | None,
+    world: dict[str, Any],
+    endpoint: str = "",
+) -> Any:
     """Send one request as a role (None: anonymous), the way real clients would."""
     if url.startswith("/api/"):
         headers = {}
@@ -121,10 +127,17 @@ def _request(client: FlaskClient, method: str, url: str, role: str | None,
 
 
 @pytest.mark.parametrize("role", [*ROLES, None], ids=[*ROLES, "anonymous"])
-@pytest.mark.parametrize(("endpoint", "rule", "method"), ROUTES, ids=[f"{m} {r}" for _, r, m in ROUTES])
+@pytest.mark.parametrize(
+    ("endpoint", "rule", "method"), ROUTES, ids=[f"{m} {r}" for _, r, m in ROUTES]
+)
 def test_route_obeys_permission_table(
-    app: Flask, client: FlaskClient, world: dict[str, Any], endpoint: str, rule: str,
-    method: str, role: str | None,
+    app: Flask,
+    client: FlaskClient,
+    world: dict[str, Any],
+    endpoint: str,
+    rule: str,
+    method: str,
+    role: str | None,
 ) -> None:
     action = declared_action(app.view_functions[endpoint])
     assert action is not None
@@ -194,7 +207,11 @@ OBJECT_ROUTES = [
     ("endpoint", "rule", "method"), OBJECT_ROUTES, ids=[f"{m} {r}" for _, r, m in OBJECT_ROUTES]
 )
 def test_counselor_cannot_reach_another_care_team_by_changing_the_id(
-    app: Flask, client: FlaskClient, world: dict[str, Any], endpoint: str, rule: str,
+    app: Flask,
+    client: FlaskClient,
+    world: dict[str, Any],
+    endpoint: str,
+    rule: str,
     method: str,
 ) -> None:
     other_counselor = make_staff("counselor")

@@ -37,7 +37,9 @@ def test_day_ninety_falls_on_admission_plus_89_days() -> None:
 
 @pytest.mark.parametrize(("extra_days", "met"), [(88, False), (89, True), (120, True)])
 def test_target_met_from_day_ninety(extra_days: int, met: bool) -> None:
-    figures = stay_figures(ADMITTED, ADMITTED + timedelta(days=extra_days), 90, today=date(2027, 1, 1))
+    figures = stay_figures(
+        ADMITTED, ADMITTED + timedelta(days=extra_days), 90, today=date(2027, 1, 1)
+    )
     assert figures.los_days == extra_days + 1
     assert figures.met_target is met
 
@@ -60,8 +62,23 @@ def test_los_counts_across_a_leap_day() -> None:
 
 @pytest.mark.parametrize(
     ("days", "band"),
-    [(1, 1), (30, 30), (31, 31), (45, 31), (46, 32), (60, 32), (61, 33), (90, 33), (91, 34),
-     (120, 34), (121, 35), (180, 35), (181, 36), (365, 36), (366, 37)],
+    [
+        (1, 1),
+        (30, 30),
+        (31, 31),
+        (45, 31),
+        (46, 32),
+        (60, 32),
+        (61, 33),
+        (90, 33),
+        (91, 34),
+        (120, 34),
+        (121, 35),
+        (180, 35),
+        (181, 36),
+        (365, 36),
+        (366, 37),
+    ],
 )
 def test_teds_los_band_edges(days: int, band: int) -> None:
     assert los_band(days) == band

@@ -34,9 +34,13 @@ def test_admission_opens_diagnosis_with_history_row_and_audit(counselor) -> None
     patient = make_patient()
     episode = admit(patient, counselor, days_ago=3)
     assert (episode.status, episode.stage) == ("active", "diagnosis")
-    history = db.session.scalars(sa.select(StageChange).where(StageChange.episode_id == episode.id)).all()
+    history = db.session.scalars(
+        sa.select(StageChange).where(StageChange.episode_id == episode.id)
+    ).all()
     assert [(h.from_stage, h.to_stage) for h in history] == [(None, "diagnosis")]
-    event = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "episode.create")).one()
+    event = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == "episode.create")
+    ).one()
     assert (event.object_id, event.patient_id) == (episode.id, patient.id)
 
 
@@ -51,13 +55,21 @@ def test_database_refuses_second_active_episode_even_bypassing_the_service(couns
     patient = make_patient()
     first = admit(patient, counselor)
     duplicate = Episode(
-        patient_id=patient.id, status="active", stage="diagnosis", admitted_on=first.admitted_on,
-        primary_counselor_id=counselor.id, los_target_days=90, primary_substance=13,
-        referral_source=1, service_setting=5,
+        patient_id=patient.id,
+        status="active",
+        stage="diagnosis",
+        admitted_on=first.admitted_on,
+        primary_counselor_id=counselor.id,
+        los_target_days=90,
+        primary_substance=13,
+        referral_source=1,
+        service_setting=5,
     )
-    with pytest.raises(IntegrityError), db.session.begin_nested():
-        db.session.add(duplicate)
+    db.session.begin_nested()
+    db.session.add(duplicate)
+    with pytest.raises(IntegrityError):
         db.session.flush()
+    db.session.rollback()
 
 
 def test_readmission_after_discharge_is_a_new_episode(counselor) -> None:
@@ -92,7 +104,9 @@ def test_inactive_counselor_cannot_be_primary(counselor) -> None:
 def test_discharge_before_admission_is_refused(counselor) -> None:
     episode = admit(make_patient(), counselor, days_ago=5)
     with pytest.raises(RuleViolation) as err:
-        services.discharge(counselor, episode, discharged_on=episode.admitted_on - timedelta(days=1), reason=1)
+        services.discharge(
+            counselor, episode, discharged_on=episode.admitted_on - timedelta(days=1), reason=1
+        )
     assert "discharged_on" in err.value.fields
 
 
@@ -191,8 +205,9 @@ def test_supervisor_override_needs_reason_and_is_recorded(counselor, supervisor)
         services.move_stage(counselor, episode, "detox", reason="urgent", override=True)
     with pytest.raises(RuleViolation):
         services.move_stage(supervisor, episode, "detox", override=True)
-    change = services.move_stage(supervisor, episode, "detox", reason="Assessment signed on paper",
-                                 override=True)
+    change = services.move_stage(
+        supervisor, episode, "detox", reason="Assessment signed on paper", override=True
+    )
     assert change.override is True
     actions = db.session.scalars(sa.select(AuditEvent.action)).all()
     assert "episode.stage_override" in actions
