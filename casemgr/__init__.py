@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -90,9 +92,9 @@ def _sqlite_begin(connection: Any) -> None:
 
 def register_guards(app: Flask) -> None:
     """Install the request guard first, then the API's body checks."""
-    from casemgr.core.api import check_json_body
     from casemgr.core.errors import register_error_handlers
     from casemgr.core.guard import guard_request
+    from casemgr.core.rest import check_json_body
     from casemgr.core.security import set_security_headers
 
     app.before_request(guard_request)
@@ -101,26 +103,50 @@ def register_guards(app: Flask) -> None:
     register_error_handlers(app)
 
 
-def register_blueprints(app: Flask) -> None:
-    """Register page blueprints and API blueprints from one explicit list."""
-    from casemgr.core.api import Api
-    from casemgr.core.health import bp as health_bp
-    from casemgr.episodes.api import blp as episodes_api
-    from casemgr.episodes.views import bp as episodes_views
-    from casemgr.extensions import csrf
-    from casemgr.patients.api import blp as patients_api
-    from casemgr.patients.views import bp as patients_views
-    from casemgr.staff import auth as _auth  # noqa: F401  (registers the user loaders)
-    from casemgr.staff.api import auth_blp, me_blp, staff_blp
-    from casemgr.staff.views import admin_bp, auth_bp, home_bp
+#: Domain packages, in dependency order. Each may have ``views.py`` (pages) and ``api.py``
+#: (JSON), each exposing ``blueprints``: the explicit list of what gets registered.
+DOMAINS = (
+    "core",
+    "staff",
+    "patients",
+    "episodes",
+    "intake",
+    "assessments",
+    "medication",
+    "plans",
+    "education",
+    "therapy",
+    "reports",
+    "audit",
+)
 
-    for bp in (health_bp, auth_bp, home_bp, admin_bp, patients_views, episodes_views):
-        app.register_blueprint(bp)
+
+def _domain_modules(kind: str) -> list[Any]:
+    """Import each domain's ``views`` or ``api`` module where it exists."""
+    modules = []
+    for domain in DOMAINS:
+        name = f"casemgr.{domain}.{kind}"
+        package_exists = importlib.util.find_spec(f"casemgr.{domain}") is not None
+        if package_exists and importlib.util.find_spec(name) is not None:
+            modules.append(importlib.import_module(name))
+    return modules
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every domain's page blueprints, then its API blueprints."""
+    from casemgr.core.rest import Api
+    from casemgr.extensions import csrf
+    from casemgr.staff import auth as _auth  # noqa: F401  (registers the user loaders)
+
+    for module in _domain_modules("views"):
+        for bp in module.blueprints:
+            app.register_blueprint(bp)
     api = Api()
     api.init_app(app)
-    for blp in (auth_blp, me_blp, staff_blp, patients_api, episodes_api):
-        api.register_blueprint(blp)
-        csrf.exempt(blp)  # bearer tokens, no cookies: CSRF cannot apply
+    for module in _domain_modules("api"):
+        for blp in module.blueprints:
+            api.register_blueprint(blp)
+            csrf.exempt(blp)  # bearer tokens, no cookies: CSRF cannot apply
     app.extensions["casemgr_api"] = api
 
 

@@ -167,6 +167,8 @@ def seed() -> bool:
             secondary_substance=rng.choice((None, 2, 4)),
             prior_treatment_episodes=rng.choice((0, 1, 2)),
         )
+        db.session.flush()
+        episode.stage_changes[0].at = _at(admitted, 9)  # the admission row, dated as it happened
         los = min(rng.choice((28, 45, 60, 90, 92, 100)), days_in) if discharged else days_in
         _walk_stages(episode, supervisor, min(los, 90), rng)
         _sessions(episode, counselor, los, rng, at_risk=i in (3, 7))

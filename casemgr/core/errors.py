@@ -187,8 +187,6 @@ def handle_http_exception(error: HTTPException) -> Response | tuple[str, int]:
         methods = getattr(error, "valid_methods", None)
         if methods:
             headers["Allow"] = ", ".join(sorted(methods))
-    if status == 429:
-        headers["Retry-After"] = str(getattr(error, "retry_after", 60))
     data = getattr(error, "data", None) or {}
     fields = _flatten_webargs(data.get("messages")) if isinstance(data, dict) else {}
     if status == 422 and not fields:

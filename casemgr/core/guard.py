@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
-from casemgr.core.errors import PermissionDenied, Unauthorized, json_error, wants_json
+from casemgr.core.errors import (
+    NotFound,
+    PermissionDenied,
+    Unauthorized,
+    json_error,
+    wants_json,
+)
 from casemgr.core.permissions import Action, can, declared_action
 
 log = logging.getLogger(__name__)
@@ -24,6 +31,42 @@ log = logging.getLogger(__name__)
 EXTENSION_ENDPOINTS = frozenset({"static", "bootstrap.static", "api-docs.openapi_json"})
 #: Where a signed-in admin without a second factor may still go while MFA is required.
 MFA_ENROL_ENDPOINTS = frozenset({"auth.mfa_enrol", "auth.logout", "static", "bootstrap.static"})
+
+
+#: URL argument name -> resolver from that object's id to its patient's id (None: no such
+#: object). Domains register their objects (episode_id, note_id, ...), so object-level access
+#: is checked here, for every route, before any body is read.
+OBJECT_RESOLVERS: dict[str, Callable[[int], int | None]] = {}
+#: The chart-access rule (care teams), installed by casemgr.episodes.access.
+_chart_access: list[Callable[[Any, int], bool]] = []
+
+
+def register_object(arg_name: str, resolver: Callable[[int], int | None]) -> None:
+    """Declare that a URL argument names an object belonging to one patient's chart."""
+    OBJECT_RESOLVERS[arg_name] = resolver
+
+
+def install_chart_access(check: Callable[[Any, int], bool]) -> None:
+    """Install the rule deciding whether a user may open a patient's chart."""
+    _chart_access[:] = [check]
+
+
+def _check_objects(view_args: dict[str, Any]) -> None:
+    """Refuse access to another care team's records whatever the route (404 if absent)."""
+    for name, value in view_args.items():
+        resolver = OBJECT_RESOLVERS.get(name)
+        if resolver is None or not isinstance(value, int):
+            continue
+        patient_id = resolver(value) if 0 < value <= 2**31 - 1 else None
+        if patient_id is None:
+            raise NotFound()
+        if not all(check(current_user, patient_id) for check in _chart_access):
+            from casemgr.audit.services import record
+            from casemgr.extensions import db
+
+            record(current_user, "chart.access_denied", patient_id=patient_id, outcome="denied")
+            db.session.commit()
+            raise PermissionDenied("This patient is not on your care team.")
 
 
 def is_api_request() -> bool:
@@ -91,4 +134,5 @@ def guard_request() -> Any:
         raise Unauthorized()
     if not can(current_user, action):
         raise PermissionDenied()
+    _check_objects(request.view_args or {})
     return None

@@ -41,8 +41,32 @@ class Action(StrEnum):
     EPISODE_DISCHARGE = "episode.discharge"
     EPISODE_MOVE_STAGE = "episode.move_stage"
     CASELOAD_VIEW = "caseload.view"
+    # Clinical records (DESIGN.md §3)
+    CLINICAL_VIEW = "clinical.view"  #: read assessments, plans, sessions and notes
+    DIAGNOSIS_RECORD = "diagnosis.record"
+    LEVEL_OF_CARE_DECIDE = "level_of_care.decide"
+    WITHDRAWAL_RECORD = "withdrawal.record"
+    ALERT_ACKNOWLEDGE = "alert.acknowledge"
+    TAPER_PLAN = "taper.plan"  #: create or re-plan a taper (a medical order)
+    TAPER_MANAGE = "taper.manage"  #: pause or resume a taper
+    DOSE_RECORD = "dose.record"
+    TREATMENT_PLAN_WRITE = "treatment_plan.write"
+    EDUCATION_RECORD = "education.record"
+    EDUCATION_MANAGE = "education.manage"  #: the module catalogue
+    SESSION_LOG = "session.log"
+    NOTE_WRITE = "note.write"
+    NOTE_COSIGN = "note.cosign"
+    # Admissions (DESIGN.md §2)
+    INQUIRY_MANAGE = "inquiry.manage"
+    COVERAGE_MANAGE = "coverage.manage"  #: insurance detail, verifications, authorizations
+    COVERAGE_STATUS_VIEW = "coverage.status_view"  #: verified or not, without the money
+    PLACES_MANAGE = "places.manage"
+    # Oversight
+    EMERGENCY_ACCESS = "emergency_access.request"
+    EMERGENCY_ACCESS_REVIEW = "emergency_access.review"
     REPORT_VIEW = "report.view"
     AUDIT_VIEW = "audit.view"
+    SETTINGS_MANAGE = "settings.manage"
 
 
 _CLINICAL_READ = {
@@ -50,12 +74,25 @@ _CLINICAL_READ = {
     Action.PATIENT_VIEW,
     Action.EPISODE_VIEW,
     Action.CASELOAD_VIEW,
+    Action.CLINICAL_VIEW,
+    Action.COVERAGE_STATUS_VIEW,
+    Action.NOTE_WRITE,
 }
 
-#: The permission table. Object-level rules (care team, primary counselor) sit in
-#: casemgr/patients/access.py and narrow these grants; they never widen them.
+#: The permission table. Object-level rules (care team, primary counselor) are checked by the
+#: request guard and services; they narrow these grants, never widen them.
 PERMISSIONS: dict[Role, frozenset[Action]] = {
-    Role.ADMIN: frozenset({Action.STAFF_MANAGE, Action.REPORT_VIEW, Action.AUDIT_VIEW}),
+    Role.ADMIN: frozenset(
+        {
+            Action.STAFF_MANAGE,
+            Action.REPORT_VIEW,
+            Action.AUDIT_VIEW,
+            Action.SETTINGS_MANAGE,
+            Action.EDUCATION_MANAGE,
+            Action.PLACES_MANAGE,
+        }
+    ),
+    # Supervisors: everything clinical except medical orders (taper plans, doses).
     Role.SUPERVISOR: frozenset(
         _CLINICAL_READ
         | {
@@ -64,15 +101,56 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.EPISODE_ADMIT,
             Action.EPISODE_DISCHARGE,
             Action.EPISODE_MOVE_STAGE,
+            Action.DIAGNOSIS_RECORD,
+            Action.LEVEL_OF_CARE_DECIDE,
+            Action.WITHDRAWAL_RECORD,
+            Action.TREATMENT_PLAN_WRITE,
+            Action.EDUCATION_RECORD,
+            Action.SESSION_LOG,
+            Action.NOTE_COSIGN,
+            Action.INQUIRY_MANAGE,
+            Action.COVERAGE_MANAGE,
+            Action.EMERGENCY_ACCESS_REVIEW,
             Action.REPORT_VIEW,
         }
     ),
     Role.PHYSICIAN: frozenset(
-        _CLINICAL_READ | {Action.EPISODE_DISCHARGE, Action.EPISODE_MOVE_STAGE}
+        _CLINICAL_READ
+        | {
+            Action.EPISODE_DISCHARGE,
+            Action.EPISODE_MOVE_STAGE,
+            Action.DIAGNOSIS_RECORD,
+            Action.LEVEL_OF_CARE_DECIDE,
+            Action.WITHDRAWAL_RECORD,
+            Action.ALERT_ACKNOWLEDGE,
+            Action.TAPER_PLAN,
+            Action.TAPER_MANAGE,
+            Action.DOSE_RECORD,
+            Action.TREATMENT_PLAN_WRITE,
+        }
     ),
-    Role.NURSE: frozenset(_CLINICAL_READ | {Action.EPISODE_MOVE_STAGE}),
+    Role.NURSE: frozenset(
+        _CLINICAL_READ
+        | {
+            Action.EPISODE_MOVE_STAGE,
+            Action.DIAGNOSIS_RECORD,
+            Action.WITHDRAWAL_RECORD,
+            Action.ALERT_ACKNOWLEDGE,
+            Action.TAPER_MANAGE,
+            Action.DOSE_RECORD,
+            Action.EDUCATION_RECORD,
+        }
+    ),
     Role.COUNSELOR: frozenset(
-        _CLINICAL_READ | {Action.EPISODE_DISCHARGE, Action.EPISODE_MOVE_STAGE}
+        _CLINICAL_READ
+        | {
+            Action.EPISODE_DISCHARGE,
+            Action.EPISODE_MOVE_STAGE,
+            Action.TREATMENT_PLAN_WRITE,
+            Action.EDUCATION_RECORD,
+            Action.SESSION_LOG,
+            Action.EMERGENCY_ACCESS,
+        }
     ),
     Role.INTAKE: frozenset(
         {
@@ -82,6 +160,9 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             Action.PATIENT_EDIT,
             Action.EPISODE_VIEW,
             Action.EPISODE_ADMIT,
+            Action.INQUIRY_MANAGE,
+            Action.COVERAGE_MANAGE,
+            Action.COVERAGE_STATUS_VIEW,
         }
     ),
 }

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from casemgr.audit.services import record
 from casemgr.core.errors import NotFound, PermissionDenied
+from casemgr.core.guard import install_chart_access, register_object
 from casemgr.core.permissions import ALL_PATIENT_ROLES
 from casemgr.episodes.models import CareTeamMember, Episode
 from casemgr.extensions import db
@@ -95,3 +96,18 @@ def get_episode(actor: Any, episode_id: int, action: str = "episode.view") -> Ep
     if action:
         record(actor, action, episode, patient_id=episode.patient_id)
     return episode
+
+
+def _patient_of_patient(patient_id: int) -> int | None:
+    """Resolve a patient id to itself when the patient exists."""
+    return db.session.scalar(sa.select(Patient.id).where(Patient.id == patient_id))
+
+
+def _patient_of_episode(episode_id: int) -> int | None:
+    """Resolve an episode id to its patient's id."""
+    return db.session.scalar(sa.select(Episode.patient_id).where(Episode.id == episode_id))
+
+
+install_chart_access(can_open_patient)
+register_object("patient_id", _patient_of_patient)
+register_object("episode_id", _patient_of_episode)

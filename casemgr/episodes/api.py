@@ -25,6 +25,7 @@ from casemgr.episodes.schemas import (
 from casemgr.extensions import db
 
 blp = Blueprint("api_episodes", __name__, url_prefix="/api/v1", description="Episodes")
+blueprints = (blp,)
 
 
 @blp.route("/patients/<int(max=2147483647):patient_id>/episodes", methods=["POST"])

@@ -26,6 +26,7 @@ from casemgr.extensions import db
 from casemgr.staff.services import counselors
 
 bp = Blueprint("episodes", __name__)
+blueprints = (bp,)
 
 
 def _blank_to_none(form: dict[str, str]) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from casemgr.audit.services import record
-from casemgr.core.api import paginate
 from casemgr.core.errors import Conflict
 from casemgr.core.permissions import Action, requires
+from casemgr.core.rest import paginate
 from casemgr.episodes.access import get_patient, visible_patients_clause
 from casemgr.extensions import db
 from casemgr.patients import services
@@ -25,6 +25,7 @@ from casemgr.patients.schemas import (
 )
 
 blp = Blueprint("api_patients", __name__, url_prefix="/api/v1/patients", description="Patients")
+blueprints = (blp,)
 
 
 @blp.route("", methods=["POST"])

@@ -20,10 +20,12 @@ from casemgr.episodes.los import stay_figures
 from casemgr.episodes.models import Episode, StageChange
 from casemgr.extensions import db
 from casemgr.patients import services
+from casemgr.patients.chart import build_sections
 from casemgr.patients.models import SEXES, Patient
 from casemgr.patients.schemas import PatientForm
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
+blueprints = (bp,)
 PAGE_SIZE = 25
 
 
@@ -162,9 +164,11 @@ def chart(patient_id: int) -> Any:
         e.id: stay_figures(e.admitted_on, e.discharged_on, e.los_target_days, today())
         for e in episodes
     }
+    sections = build_sections(current_user, patient, episodes)
     db.session.commit()
     return render_template(
         "patients/chart.html",
+        sections=sections,
         patient=patient,
         episodes=episodes,
         active=next((e for e in episodes if e.is_active), None),

@@ -9,9 +9,9 @@ from flask import current_app, g
 from flask_login import current_user
 from flask_smorest import Blueprint
 
-from casemgr.core.api import paginate
 from casemgr.core.errors import CasemgrError, NotFound, Unauthorized
 from casemgr.core.permissions import Action, public, requires
+from casemgr.core.rest import paginate
 from casemgr.core.schema import PageArgs
 from casemgr.extensions import db, limiter
 from casemgr.staff import mfa, services
@@ -29,6 +29,7 @@ from casemgr.staff.schemas import (
 auth_blp = Blueprint("api_auth", __name__, url_prefix="/api/v1/auth", description="Tokens")
 me_blp = Blueprint("api_me", __name__, url_prefix="/api/v1/me", description="The caller")
 staff_blp = Blueprint("api_staff", __name__, url_prefix="/api/v1/staff", description="Staff")
+blueprints = (auth_blp, me_blp, staff_blp)
 
 
 def login_limit() -> str:

@@ -32,6 +32,7 @@ from casemgr.staff.schemas import ROLE_CHOICES, LoginForm, StaffCreateForm, Staf
 auth_bp = Blueprint("auth", __name__)
 home_bp = Blueprint("home", __name__)
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
+blueprints = (auth_bp, home_bp, admin_bp)
 
 
 def _safe_next(target: str | None) -> str | None:

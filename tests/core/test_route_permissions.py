@@ -180,6 +180,21 @@ POLICY = [
     ("intake", Action.CASELOAD_VIEW, False),
     ("intake", Action.EPISODE_DISCHARGE, False),
     ("intake", Action.REPORT_VIEW, False),
+    ("intake", Action.CLINICAL_VIEW, False),
+    ("intake", Action.NOTE_WRITE, False),
+    ("counselor", Action.TAPER_PLAN, False),
+    ("counselor", Action.DOSE_RECORD, False),
+    ("counselor", Action.COVERAGE_MANAGE, False),
+    ("counselor", Action.COVERAGE_STATUS_VIEW, True),
+    ("nurse", Action.LEVEL_OF_CARE_DECIDE, False),
+    ("nurse", Action.DOSE_RECORD, True),
+    ("physician", Action.TAPER_PLAN, True),
+    ("physician", Action.LEVEL_OF_CARE_DECIDE, True),
+    ("supervisor", Action.TAPER_PLAN, False),
+    ("supervisor", Action.NOTE_COSIGN, True),
+    ("counselor", Action.NOTE_COSIGN, False),
+    ("admin", Action.CLINICAL_VIEW, False),
+    ("admin", Action.EDUCATION_MANAGE, True),
 ]
 
 

@@ -37,7 +37,9 @@ def test_unexpected_error_is_500_json_and_logged_without_its_message(
 
 def test_lost_database_connection_is_503(client, headers, monkeypatch) -> None:
     def outage(*args: object, **kwargs: object) -> None:
-        raise OperationalError("SELECT 1", {}, Exception("server closed"), connection_invalidated=True)
+        raise OperationalError(
+            "SELECT 1", {}, Exception("server closed"), connection_invalidated=True
+        )
 
     monkeypatch.setattr(queries, "list_episodes", outage)
     response = client.get("/api/v1/episodes", headers=headers)

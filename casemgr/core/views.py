@@ -9,6 +9,7 @@ from casemgr.core.permissions import public
 from casemgr.extensions import db
 
 bp = Blueprint("health", __name__)
+blueprints = (bp,)
 
 
 @bp.get("/healthz")
