@@ -77,12 +77,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     SAVEPOINTs work as documented (SQLAlchemy's pysqlite "serializable isolation" recipe).
     """
     dbapi_connection.isolation_level = None
+    # SQLite's lower() folds ASCII only; PostgreSQL's folds every letter ("JOSÉ" ~ "josé").
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _unicode_lower(value: Any) -> Any:
+    """Lower-case any text like PostgreSQL does (used as SQLite's lower())."""
+    return value.lower() if isinstance(value, str) else value
 
 
 def _sqlite_begin(connection: Any) -> None:

@@ -20,3 +20,14 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 bootstrap = Bootstrap5()
+
+
+def _login_limit() -> str:
+    """Return the per-address login limit from config (read per request)."""
+    from flask import current_app
+
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+#: One budget of login attempts per client address, shared by the page and the API.
+login_rate_limit = limiter.shared_limit(_login_limit, scope="login", methods=["POST"])

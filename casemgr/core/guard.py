@@ -33,6 +33,8 @@ EXTENSION_ENDPOINTS = frozenset({"static", "bootstrap.static", "api-docs.openapi
 MFA_ENROL_ENDPOINTS = frozenset({"auth.mfa_enrol", "auth.logout", "static", "bootstrap.static"})
 
 
+MAX_ID = 2**31 - 1
+
 #: URL argument name -> resolver from that object's id to its patient's id (None: no such
 #: object). Domains register their objects (episode_id, note_id, ...), so object-level access
 #: is checked here, for every route, before any body is read.
@@ -54,10 +56,12 @@ def install_chart_access(check: Callable[[Any, int], bool]) -> None:
 def _check_objects(view_args: dict[str, Any]) -> None:
     """Refuse access to another care team's records whatever the route (404 if absent)."""
     for name, value in view_args.items():
+        if isinstance(value, int) and not 0 < value <= MAX_ID:
+            raise NotFound()  # ids beyond a 32-bit integer are simply not found (API.md)
         resolver = OBJECT_RESOLVERS.get(name)
         if resolver is None or not isinstance(value, int):
             continue
-        patient_id = resolver(value) if 0 < value <= 2**31 - 1 else None
+        patient_id = resolver(value)
         if patient_id is None:
             raise NotFound()
         if not all(check(current_user, patient_id) for check in _chart_access):

@@ -7,6 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, Response, request
 from flask_smorest import Api as SmorestApi
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from casemgr.core.errors import handle_http_exception, json_error
@@ -23,6 +25,18 @@ class Api(SmorestApi):
         return handle_http_exception(error)
 
 
+class StrictParser(FlaskParser):
+    """Let each schema's ``unknown = RAISE`` apply to query strings too (webargs excludes)."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {}  # noqa: RUF012
+
+
+class Blueprint(SmorestBlueprint):
+    """The API blueprint: unknown query parameters are refused (422), like unknown fields."""
+
+    ARGUMENTS_PARSER = StrictParser()
+
+
 def check_json_body() -> Response | None:
     """Refuse non-JSON bodies (415) and malformed or non-object JSON (400) on the API."""
     if not request.path.startswith(API_PREFIX + "/"):
@@ -34,7 +48,10 @@ def check_json_body() -> Response | None:
         return None
     if request.mimetype != "application/json":
         return json_error(415)
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # deeply nested arrays: still under 1 MiB, still not ours to parse
+        payload = None
     if payload is None:
         return json_error(400, "The request body is not valid JSON.")
     if not isinstance(payload, dict):

@@ -58,6 +58,16 @@ class FormInt(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+#: The largest id the database's integer columns hold on both engines.
+MAX_ID = 2**31 - 1
+
+
+def id_field(form: bool = False, **kwargs: Any) -> fields.Integer:
+    """Build a field for a row id (1 to 2^31-1): larger ids would overflow the database."""
+    field_class = FormInt if form else Int
+    return field_class(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
 def code_field(
     table: Mapping[int, str], *, allow_unknown: bool, form: bool = False, **kwargs: Any
 ) -> fields.Integer:

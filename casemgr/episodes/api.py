@@ -6,10 +6,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_login import current_user
-from flask_smorest import Blueprint
 
 from casemgr.audit.services import record
 from casemgr.core.permissions import Action, requires
+from casemgr.core.rest import Blueprint
 from casemgr.core.schema import PageArgs
 from casemgr.episodes import queries, services
 from casemgr.episodes.access import get_episode, get_patient, visible_episodes_clause
@@ -28,7 +28,7 @@ blp = Blueprint("api_episodes", __name__, url_prefix="/api/v1", description="Epi
 blueprints = (blp,)
 
 
-@blp.route("/patients/<int(max=2147483647):patient_id>/episodes", methods=["POST"])
+@blp.route("/patients/<int:patient_id>/episodes", methods=["POST"])
 @blp.arguments(EpisodeCreate)
 @blp.response(201, EpisodeOut)
 @requires(Action.EPISODE_ADMIT)
@@ -52,7 +52,7 @@ def list_episodes(args: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-@blp.route("/episodes/<int(max=2147483647):episode_id>", methods=["GET"])
+@blp.route("/episodes/<int:episode_id>", methods=["GET"])
 @blp.response(200, EpisodeOut)
 @requires(Action.EPISODE_VIEW)
 def get_episode_view(episode_id: int) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def get_episode_view(episode_id: int) -> dict[str, Any]:
     return queries.present(episode, queries.is_at_risk(episode))
 
 
-@blp.route("/episodes/<int(max=2147483647):episode_id>/stages", methods=["GET"])
+@blp.route("/episodes/<int:episode_id>/stages", methods=["GET"])
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, StageHistoryOut)
 @requires(Action.EPISODE_VIEW)
@@ -80,7 +80,7 @@ def stage_history(args: dict[str, Any], episode_id: int) -> dict[str, Any]:
     return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
 
 
-@blp.route("/episodes/<int(max=2147483647):episode_id>/discharge", methods=["POST"])
+@blp.route("/episodes/<int:episode_id>/discharge", methods=["POST"])
 @blp.arguments(DischargeIn)
 @blp.response(200, EpisodeOut)
 @requires(Action.EPISODE_DISCHARGE)

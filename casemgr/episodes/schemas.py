@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from casemgr.clinical import teds
-from casemgr.core.schema import ApiSchema, FormSchema, Int, PageArgs, code_field
+from casemgr.core.schema import ApiSchema, FormSchema, Int, PageArgs, code_field, id_field
 from casemgr.episodes.models import STAGE_VALUES
 
 #: TEDS NOPRIOR: 0 to 5 (5 = five or more) prior treatment episodes.
@@ -19,7 +19,7 @@ def admission_fields(form: bool = False) -> dict[str, Any]:
     opt = {"load_default": None, "allow_none": True, "form": form}
     return {
         "admitted_on": fields.Date(required=True),
-        "primary_counselor_id": (fields.Integer(required=True) if form else Int(required=True)),
+        "primary_counselor_id": id_field(form=form, required=True),
         "primary_substance": code_field(
             teds.SUBSTANCES, allow_unknown=False, required=True, form=form
         ),

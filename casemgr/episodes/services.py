@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,8 +10,9 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from casemgr.audit.services import record
+from casemgr.core.db import utcnow
 from casemgr.core.errors import Conflict, PermissionDenied, RuleViolation, field_error
-from casemgr.core.timeutil import today
+from casemgr.core.timeutil import program_zone, today
 from casemgr.episodes import pathway
 from casemgr.episodes.models import CareTeamMember, Episode, Stage, StageChange
 from casemgr.extensions import db
@@ -27,6 +28,17 @@ OPTIONAL_TEDS_FIELDS = (
     "age_at_first_use",
     "prior_treatment_episodes",
 )
+
+
+def moment_of(day: date) -> datetime:
+    """Date a stage row recorded later for an earlier day: noon that day, program time.
+
+    A row for today is stamped now, so time in stage derived from the history stays true.
+    """
+    if day >= today():
+        return utcnow()
+    noon = datetime.combine(day, time(12, 0), tzinfo=program_zone())
+    return noon.astimezone(UTC)
 
 
 def active_episode(patient: Patient) -> Episode | None:
@@ -66,6 +78,13 @@ def admit(
     if admitted_on < patient.date_of_birth:
         raise field_error("admitted_on", "The admission date is before the date of birth.")
     check_counselor(primary_counselor_id)
+    last_discharge = db.session.scalar(
+        sa.select(sa.func.max(Episode.discharged_on)).where(Episode.patient_id == patient.id)
+    )
+    if last_discharge is not None and admitted_on < last_discharge:
+        raise field_error(
+            "admitted_on", f"The patient was in treatment until {last_discharge.isoformat()}."
+        )
     if active_episode(patient) is not None:
         raise Conflict("This patient already has an active episode; discharge it first.")
     episode = Episode(
@@ -94,6 +113,7 @@ def admit(
             episode=episode,
             from_stage=None,
             to_stage=Stage.DIAGNOSIS.value,
+            at=moment_of(admitted_on),
             by_id=getattr(actor, "id", None),
             reason="Admission",
         )
@@ -201,6 +221,7 @@ def discharge(
             episode=episode,
             from_stage=previous,
             to_stage=Stage.DISCHARGED.value,
+            at=max(moment_of(discharged_on), episode.stage_changes[-1].at),
             by_id=actor.id,
             reason="Discharge",
         )

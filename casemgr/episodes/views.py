@@ -58,7 +58,7 @@ def caseload() -> Any:
     )
 
 
-@bp.route("/patients/<int(max=2147483647):patient_id>/admit", methods=["GET", "POST"])
+@bp.route("/patients/<int:patient_id>/admit", methods=["GET", "POST"])
 @requires(Action.EPISODE_ADMIT)
 def admit(patient_id: int) -> Any:
     """Admit a patient: the TEDS admission fields and the primary counselor."""
@@ -90,7 +90,7 @@ def admit(patient_id: int) -> Any:
     ), (422 if errors else 200)
 
 
-@bp.route("/episodes/<int(max=2147483647):episode_id>/discharge", methods=["GET", "POST"])
+@bp.route("/episodes/<int:episode_id>/discharge", methods=["GET", "POST"])
 @requires(Action.EPISODE_DISCHARGE)
 def discharge(episode_id: int) -> Any:
     """Discharge an episode with its TEDS reason and settings."""

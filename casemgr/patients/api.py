@@ -6,12 +6,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_login import current_user
-from flask_smorest import Blueprint
 
 from casemgr.audit.services import record
-from casemgr.core.errors import Conflict
 from casemgr.core.permissions import Action, requires
-from casemgr.core.rest import paginate
+from casemgr.core.rest import Blueprint, paginate
 from casemgr.episodes.access import get_patient, visible_patients_clause
 from casemgr.extensions import db
 from casemgr.patients import services
@@ -55,7 +53,7 @@ def list_patients(args: dict[str, Any]) -> dict[str, Any]:
     return page
 
 
-@blp.route("/<int(max=2147483647):patient_id>", methods=["GET"])
+@blp.route("/<int:patient_id>", methods=["GET"])
 @blp.response(200, PatientOut)
 @requires(Action.PATIENT_VIEW)
 def get_patient_view(patient_id: int) -> Patient:
@@ -65,7 +63,7 @@ def get_patient_view(patient_id: int) -> Patient:
     return patient
 
 
-@blp.route("/<int(max=2147483647):patient_id>", methods=["PATCH"])
+@blp.route("/<int:patient_id>", methods=["PATCH"])
 @blp.arguments(PatientUpdate)
 @blp.response(200, PatientOut)
 @requires(Action.PATIENT_EDIT)
@@ -73,8 +71,6 @@ def update_patient(data: dict[str, Any], patient_id: int) -> Patient:
     """Change a patient's demographics (409 when ``version`` is stale)."""
     patient = get_patient(current_user, patient_id, action="")
     version = data.pop("version", None)
-    if version is not None and version != patient.version:
-        raise Conflict("This patient was changed by someone else; reload and try again.")
-    services.update_patient(current_user, patient, data)
+    services.update_patient(current_user, patient, data, expected_version=version)
     db.session.commit()
     return patient

@@ -33,7 +33,7 @@ class PatientUpdate(ApiSchema):
     sex = fields.String(validate=_sex)
     phone = Text(40, allow_none=True, validate=_phone)
     email = fields.Email(allow_none=True, validate=validate.Length(max=254))
-    version = fields.Integer(strict=True, validate=validate.Range(min=1))
+    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class PatientForm(FormSchema):

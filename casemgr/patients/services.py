@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from casemgr.audit.services import record
-from casemgr.core.errors import field_error
+from casemgr.core.errors import Conflict, field_error
 from casemgr.core.timeutil import today
 from casemgr.extensions import db
 from casemgr.patients import mrn as mrn_rules
@@ -60,10 +60,17 @@ def create_patient(
     raise RuntimeError("could not allocate a unique MRN")
 
 
-def update_patient(actor: Any, patient: Patient, changes: dict[str, Any]) -> Patient:
-    """Change demographics; the MRN never changes."""
+def update_patient(
+    actor: Any, patient: Patient, changes: dict[str, Any], expected_version: int | None = None
+) -> Patient:
+    """Change demographics; the MRN never changes; a stale ``expected_version`` is refused.
+
+    Field problems (422) are reported before a stale version (409).
+    """
     if "date_of_birth" in changes:
         _check_birth_date(changes["date_of_birth"])
+    if expected_version is not None and expected_version != patient.version:
+        raise Conflict("This patient was changed by someone else; reload and try again.")
     for key in EDITABLE:
         if key in changes:
             value = changes[key]

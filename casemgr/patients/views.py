@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 
 from casemgr.audit.services import record
 from casemgr.clinical import teds
-from casemgr.core.errors import CasemgrError
+from casemgr.core.errors import CasemgrError, Conflict
 from casemgr.core.permissions import Action, requires
 from casemgr.core.schema import form_errors
 from casemgr.core.timeutil import today
@@ -95,7 +95,7 @@ def new() -> Any:
     ), (422 if errors else 200)
 
 
-@bp.route("/<int(max=2147483647):patient_id>/edit", methods=["GET", "POST"])
+@bp.route("/<int:patient_id>/edit", methods=["GET", "POST"])
 @requires(Action.PATIENT_EDIT)
 def edit(patient_id: int) -> Any:
     """Correct a patient's demographics (the MRN never changes)."""
@@ -114,19 +114,23 @@ def edit(patient_id: int) -> Any:
         form = request.form.to_dict()
         try:
             data = PatientForm().load(_form_data())
-            if str(patient.version) != form.get("version"):
-                raise CasemgrError(
-                    "Someone else changed this patient while you were editing; "
-                    "review their version below and save again."
-                )
-            services.update_patient(current_user, patient, data)
+            version = int(form["version"]) if str(form.get("version", "")).isdigit() else 0
+            services.update_patient(current_user, patient, data, expected_version=version)
             db.session.commit()
         except ValidationError as err:
             errors = form_errors(err)
+        except Conflict:
+            db.session.rollback()
+            errors = {
+                "_form": [
+                    "Someone else changed this patient while you were editing; "
+                    "their version is saved. Review it and save again."
+                ]
+            }
+            form["version"] = patient.version
         except CasemgrError as err:
             db.session.rollback()
             errors = err.fields or {"_form": [err.message]}
-            form["version"] = patient.version
         else:
             flash("Saved.", "success")
             return redirect(url_for("patients.chart", patient_id=patient.id))
@@ -135,7 +139,7 @@ def edit(patient_id: int) -> Any:
     ), (422 if errors else 200)
 
 
-@bp.get("/<int(max=2147483647):patient_id>")
+@bp.get("/<int:patient_id>")
 @requires(Action.PATIENT_VIEW)
 def chart(patient_id: int) -> Any:
     """Show the chart: demographics, episodes with length of stay, stage history."""

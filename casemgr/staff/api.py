@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g
+from flask import g
 from flask_login import current_user
-from flask_smorest import Blueprint
 
 from casemgr.core.errors import CasemgrError, NotFound, Unauthorized
 from casemgr.core.permissions import Action, public, requires
-from casemgr.core.rest import paginate
+from casemgr.core.rest import Blueprint, paginate
 from casemgr.core.schema import PageArgs
-from casemgr.extensions import db, limiter
+from casemgr.extensions import db, login_rate_limit
 from casemgr.staff import mfa, services
 from casemgr.staff.models import Staff
 from casemgr.staff.schemas import (
@@ -32,15 +31,10 @@ staff_blp = Blueprint("api_staff", __name__, url_prefix="/api/v1/staff", descrip
 blueprints = (auth_blp, me_blp, staff_blp)
 
 
-def login_limit() -> str:
-    """Return the per-address login rate limit from config."""
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @auth_blp.route("/tokens", methods=["POST"])
 @auth_blp.arguments(TokenRequest)
 @auth_blp.response(201, TokenOut)
-@limiter.limit(login_limit)
+@login_rate_limit
 @public
 def create_token(data: dict[str, Any]) -> dict[str, Any]:
     """Exchange a username and password (and OTP) for a bearer token."""
@@ -97,7 +91,7 @@ def create_staff(data: dict[str, Any]) -> Staff:
     return staff
 
 
-@staff_blp.route("/<int(max=2147483647):staff_id>", methods=["PATCH"])
+@staff_blp.route("/<int:staff_id>", methods=["PATCH"])
 @staff_blp.arguments(StaffUpdate)
 @staff_blp.response(200, StaffOut)
 @requires(Action.STAFF_MANAGE)

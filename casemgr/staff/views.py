@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import (
     Blueprint,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -24,7 +23,7 @@ from casemgr.audit.services import record
 from casemgr.core.errors import CasemgrError, NotFound, RateLimited
 from casemgr.core.permissions import Action, Role, public, requires
 from casemgr.core.schema import form_errors
-from casemgr.extensions import db, limiter
+from casemgr.extensions import db, login_rate_limit
 from casemgr.staff import mfa, services
 from casemgr.staff.models import Staff
 from casemgr.staff.schemas import ROLE_CHOICES, LoginForm, StaffCreateForm, StaffUpdateForm
@@ -45,13 +44,8 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-def _login_limit() -> str:
-    """Return the per-address login rate limit from config."""
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @auth_bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@login_rate_limit
 @public
 def login() -> Any:
     """Sign in with username, password and, when enrolled, a one-time code."""
@@ -191,7 +185,7 @@ def staff_new() -> Any:
     ), (422 if errors else 200)
 
 
-@admin_bp.route("/staff/<int(max=2147483647):staff_id>", methods=["GET", "POST"])
+@admin_bp.route("/staff/<int:staff_id>", methods=["GET", "POST"])
 @requires(Action.STAFF_MANAGE)
 def staff_edit(staff_id: int) -> Any:
     """Change roles, details or activation of an account (never delete it)."""

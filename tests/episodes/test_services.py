@@ -221,3 +221,23 @@ def test_medical_only_exit_refuses_counselor(counselor) -> None:
         services.move_stage(counselor, episode, "taper")
     services.move_stage(make_staff("nurse"), episode, "taper")
     assert episode.stage == "taper"
+
+
+def test_readmission_cannot_start_before_the_previous_discharge(counselor) -> None:
+    patient = make_patient()
+    first = admit(patient, counselor, days_ago=40)
+    services.discharge(counselor, first, discharged_on=today() - timedelta(days=10), reason=1)
+    with pytest.raises(RuleViolation) as err:
+        admit(patient, counselor, days_ago=20)
+    assert "admitted_on" in err.value.fields
+    assert admit(patient, counselor, days_ago=10).status == "active"  # same day is allowed
+
+
+def test_backdated_admission_and_discharge_rows_carry_their_own_days(counselor) -> None:
+    from casemgr.core.timeutil import local
+
+    episode = admit(make_patient(), counselor, days_ago=30)
+    services.discharge(counselor, episode, discharged_on=today() - timedelta(days=5), reason=1)
+    first, last = episode.stage_changes[0], episode.stage_changes[-1]
+    assert local(first.at).date() == episode.admitted_on
+    assert local(last.at).date() == episode.discharged_on

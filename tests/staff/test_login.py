@@ -164,3 +164,15 @@ def test_login_rate_limit_per_address(client):
     for _ in range(30):
         assert client.post("/login", data=data).status_code == 401
     assert client.post("/login", data=data).status_code == 429
+
+
+def test_login_page_and_api_share_one_attempt_budget(client):
+    token = csrf_from(client, "/login")
+    data = {"username": "nobody", "password": "guess-123", "csrf_token": token}
+    for _ in range(20):
+        assert client.post("/login", data=data).status_code == 401
+    body = {"username": "nobody", "password": "guess-123"}
+    for _ in range(10):
+        assert client.post("/api/v1/auth/tokens", json=body).status_code == 401
+    assert client.post("/api/v1/auth/tokens", json=body).status_code == 429
+    assert client.post("/login", data=data).status_code == 429
