@@ -164,8 +164,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Count passed tests per database leg (the ``app`` fixture's parameter)."""
     report = yield
     callspec = getattr(item, "callspec", None)
-    if report.when == "call" and report.passed and callspec and "app" in callspec.params:
-        LEG_COUNTS[callspec.params["app"]] += 1
+    if report.when == "call" and report.passed and callspec:
+        for fixture in ("app", "live_app"):
+            if fixture in callspec.params:
+                LEG_COUNTS[callspec.params[fixture]] += 1
     return report
 
 
