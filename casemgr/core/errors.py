@@ -255,8 +255,18 @@ def _is_database_outage(error: Exception) -> bool:
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
+def handle_validation_error(error: Any) -> Any:
+    """Answer a marshmallow ValidationError that escaped a view as a 422 field error."""
+    messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+    fields = {str(k): _as_messages(v) for k, v in messages.items()}
+    return handle_casemgr_error(RuleViolation(fields=fields))
+
+
 def register_error_handlers(app: Flask) -> None:
     """Register the handlers that give every error the same shape."""
+    from marshmallow import ValidationError
+
     app.register_error_handler(CasemgrError, handle_casemgr_error)
+    app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

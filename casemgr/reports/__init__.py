@@ -1,0 +1,1 @@
+"""Reports for administrators and supervisors: SQL aggregates, pages with charts, CSV."""

@@ -1,0 +1,196 @@
+"""Each report as tables: the page renders them and the CSV writes exactly the same cells."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from casemgr.clinical import teds
+from casemgr.episodes.models import STAGE_LABELS, Stage
+
+
+@dataclass
+class Table:
+    """A titled table of display strings."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    """Format a figure for display and CSV alike (— for missing)."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def pct(value: float | None) -> str:
+    """Format a 0–1 fraction as a percentage."""
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def census_tables(data: dict[str, Any]) -> list[Table]:
+    """Tables of the census report."""
+    stage = Table(
+        "Active episodes by stage",
+        ["Stage", "Active"],
+        [[STAGE_LABELS[Stage(s)], fmt(n)] for s, n in data["by_stage"].items()]
+        + [["Total", fmt(data["total_active"])]],
+    )
+    setting = Table(
+        "By setting",
+        ["Setting", "Active"],
+        [[label.capitalize(), fmt(n)] for label, n in data["by_setting"].items()],
+    )
+    counselor = Table(
+        "By counselor",
+        ["Counselor", "Active"],
+        [[row["name"], fmt(row["active"])] for row in data["by_counselor"]],
+    )
+    return [stage, setting, counselor]
+
+
+def los_tables(data: dict[str, Any]) -> list[Table]:
+    """Tables of the length-of-stay report."""
+    summary = Table(
+        "Discharges in the range",
+        ["Measure", "Value"],
+        [
+            ["Discharges", fmt(data["discharges"])],
+            ["Median length of stay (days)", fmt(data["median_los_days"])],
+            ["Mean length of stay (days)", fmt(data["mean_los_days"])],
+            ["Met their target", fmt(data["met_target"])],
+            ["Target attainment", pct(data["met_target_rate"])],
+        ],
+    )
+    bands = Table(
+        "Length of stay (days)",
+        ["Days", "Discharges"],
+        [[row["band"], fmt(row["discharges"])] for row in data["distribution"]],
+    )
+    reasons = Table(
+        "By discharge reason",
+        ["Reason", "Discharges", "Met target"],
+        [
+            [teds.DISCHARGE_REASONS[int(code)], fmt(v["discharges"]), fmt(v["met_target"])]
+            for code, v in data["by_reason_detail"].items()
+        ],
+    )
+    settings = Table(
+        "By setting",
+        ["Setting", "Discharges", "Met target"],
+        [
+            [label.capitalize(), fmt(v["discharges"]), fmt(v["met_target"])]
+            for label, v in data["by_setting"].items()
+        ],
+    )
+    counselors = Table(
+        "By counselor",
+        ["Counselor", "Discharges", "Met target", "Rate"],
+        [
+            [r["name"], fmt(r["discharges"]), fmt(r["met_target"]), pct(r["met_target_rate"])]
+            for r in data["by_counselor"]
+        ],
+    )
+    active = data["active"]
+    progress = Table(
+        "Active episodes today",
+        ["Status", "Episodes"],
+        [
+            ["On track", fmt(active["on_track"])],
+            ["At risk", fmt(active["at_risk"])],
+            ["Past target", fmt(active["past_target"])],
+        ],
+    )
+    return [summary, bands, reasons, settings, counselors, progress]
+
+
+def retention_tables(data: dict[str, Any]) -> list[Table]:
+    """Tables of the retention report: the curve at weekly points and the marked days."""
+    points = {p["day"]: p["retained"] for p in data["points"]}
+    days = sorted({1, 7, 14, 21, 28, 45, 60, 75, 90, 120} & set(points))
+    return [
+        Table(
+            "Still in treatment by day since admission",
+            ["Day", "Retained"],
+            [[str(day), pct(points[day])] for day in days],
+        )
+    ]
+
+
+def stage_tables(data: dict[str, Any]) -> list[Table]:
+    """Tables of the stage-durations report."""
+    return [
+        Table(
+            "Days in each stage",
+            ["Stage", "Stays", "Median", "Q1", "Q3"],
+            [
+                [
+                    row["label"],
+                    fmt(row["stays"]),
+                    fmt(row["median_days"]),
+                    fmt(row["q1_days"]),
+                    fmt(row["q3_days"]),
+                ]
+                for row in data["stages"]
+            ],
+        )
+    ]
+
+
+def discharge_tables(data: dict[str, Any]) -> list[Table]:
+    """Tables of the discharges report."""
+    rows = [[r["label"], fmt(r["discharges"]), pct(r["share"])] for r in data["by_reason"]]
+    rows.append(["Total", fmt(data["discharges"]), pct(1.0 if data["discharges"] else None)])
+    return [
+        Table("Discharges by TEDS reason", ["Reason", "Discharges", "Share"], rows),
+        Table(
+            "Outcome",
+            ["Measure", "Value"],
+            [
+                ["Completed or transferred", fmt(data["completed_or_transferred"])],
+                ["Completed-or-transferred rate", pct(data["completed_or_transferred_rate"])],
+            ],
+        ),
+    ]
+
+
+def caseload_tables(data: dict[str, Any]) -> list[Table]:
+    """Tables of the caseload and activity report."""
+    return [
+        Table(
+            "Caseload and activity",
+            ["Counselor", "Active", "Sessions", "Sessions/week", "Hours/week", "No-show rate"],
+            [
+                [
+                    r["name"],
+                    fmt(r["active"]),
+                    fmt(r["sessions"]),
+                    fmt(r["sessions_per_week"], 2),
+                    fmt(r["hours_per_week"], 2),
+                    pct(r["no_show_rate"]),
+                ]
+                for r in data["counselors"]
+            ],
+        )
+    ]
+
+
+def to_csv(tables: list[Table], preamble: list[str] | None = None) -> str:
+    """Write the tables as CSV: a title row, the header row and the rows of each."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for line in preamble or []:
+        writer.writerow([line])
+    for i, table in enumerate(tables):
+        if i:
+            writer.writerow([])
+        writer.writerow([table.title])
+        writer.writerow(table.headers)
+        writer.writerows(table.rows)
+    return out.getvalue()

@@ -1,0 +1,96 @@
+"""Report pages: filters, a chart, tables, and a CSV of exactly those tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, render_template, request
+from flask_login import current_user
+from marshmallow import ValidationError
+
+from casemgr.audit.services import record
+from casemgr.core.permissions import Action, requires
+from casemgr.core.schema import form_errors
+from casemgr.extensions import db
+from casemgr.reports.filters import SETTINGS, parse_filters
+from casemgr.reports.registry import REPORTS, Report
+from casemgr.reports.tables import to_csv
+from casemgr.staff.services import counselors
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+blueprints = (bp,)
+
+
+@bp.get("")
+@requires(Action.REPORT_VIEW)
+def index() -> Any:
+    """List the reports."""
+    return render_template("reports/index.html", reports=REPORTS.values())
+
+
+def csv_response(report: Report, body: str) -> Response:
+    """Send a report's CSV as a download."""
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{report.slug}.csv"'},
+    )
+
+
+def _page(report: Report) -> Any:
+    """Render one report (or its CSV) for the filters in the query string."""
+    try:
+        filters, fmt = parse_filters(request.args.to_dict())
+    except ValidationError as err:
+        return render_template(
+            "reports/report.html",
+            report=report,
+            errors=form_errors(err),
+            form=request.args.to_dict(),
+            data=None,
+            tables=[],
+            chart=None,
+            counselors=counselors(),
+            settings=list(SETTINGS),
+            query={},
+        ), 422
+    data = report.compute(filters)
+    report_tables = report.tables(data)
+    if fmt == "csv":
+        record(current_user, "report.export")
+        db.session.commit()
+        return csv_response(report, to_csv(report_tables))
+    record(current_user, "report.view")
+    db.session.commit()
+    return render_template(
+        "reports/report.html",
+        report=report,
+        errors={},
+        data=data,
+        tables=report_tables,
+        chart=report.chart(data),
+        counselors=counselors(),
+        settings=list(SETTINGS),
+        form={
+            "from": filters.start.isoformat(),
+            "to": filters.end.isoformat(),
+            "counselor_id": filters.counselor_id or "",
+            "setting": filters.setting or "",
+        },
+        query=filters.as_query(),
+    )
+
+
+def _make_view(report: Report) -> Any:
+    """Build the page view of one report."""
+
+    def view() -> Any:
+        return _page(report)
+
+    view.__name__ = report.endpoint
+    view.__doc__ = f"Show the {report.title.lower()} report."
+    return requires(Action.REPORT_VIEW)(view)
+
+
+for _report in REPORTS.values():
+    bp.add_url_rule(f"/{_report.slug}", endpoint=_report.endpoint, view_func=_make_view(_report))
