@@ -76,6 +76,7 @@ def test_counselor_cannot_open_reports(page: Page, live_db) -> None:
     live_db(make_staff, "counselor", username="cora")
     _sign_in(page, "cora")
     response = page.goto("/reports/census")
-    assert response is not None and response.status == 403
+    assert response is not None
+    assert response.status == 403
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     expect(page.get_by_role("link", name="Reports")).to_have_count(0)
