@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test lint format install install-dev db-upgrade seed clean help
+.PHONY: run test lint format install install-dev bench-reports clean help
 
 help:
 	@echo "make run   - set up .venv, migrate, seed demo data once, serve on http://127.0.0.1:5000"
@@ -45,6 +45,9 @@ test: install-dev lint
 	@if [ -n "$$TEST_DATABASE_URL" ]; then echo "Databases: SQLite and PostgreSQL ($$TEST_DATABASE_URL)"; \
 	  else echo "Databases: SQLite only (set TEST_DATABASE_URL for the PostgreSQL leg)"; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench-reports: install-dev
+	$(BIN)/python benchmarks/bench_reports.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts

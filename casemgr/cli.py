@@ -54,7 +54,28 @@ def seed_demo() -> None:
     click.echo(demo.logins_text())
 
 
+@click.command("generate-data")
+@click.option("--patients", type=click.IntRange(1, 2_000_000), required=True)
+@click.option("--years", type=click.IntRange(1, 30), default=3, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+def generate_data(patients: int, years: int, seed: int) -> None:
+    """Write synthetic benchmark data (deterministic for a seed)."""
+    import time
+
+    from casemgr import datagen
+
+    started = time.perf_counter()
+    counts = datagen.generate(patients, years, seed)
+    db.session.commit()
+    click.echo(
+        f"Wrote {counts.patients} patients, {counts.episodes} episodes, "
+        f"{counts.stage_changes} stage changes, {counts.sessions} sessions, "
+        f"{counts.staff} staff in {time.perf_counter() - started:.1f} s."
+    )
+
+
 def register(app: Flask) -> None:
     """Attach the commands to the app's CLI."""
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(generate_data)

@@ -65,11 +65,13 @@ def percentiles(
     value_col: str,
     group_col: str | None,
     fractions: Sequence[float] = (0.25, 0.5, 0.75),
+    sizes: dict[Any, int] | None = None,
 ) -> dict[Any, dict[float, float]]:
     """Compute percentiles (linear interpolation, like PostgreSQL's percentile_cont) in SQL.
 
     The database ranks the values with window functions and returns only the two rows around
     each wanted position per group, so the work grows with the rows read, not with queries.
+    ``sizes``, when given, receives the number of values per group (no second pass needed).
     """
     value = values.c[value_col]
     group = values.c[group_col] if group_col else sa.literal(0)
@@ -89,7 +91,7 @@ def percentiles(
         sa.select(ranked.c.grp, ranked.c.rn, ranked.c.n, ranked.c.val).where(sa.or_(*positions))
     ).all()
     by_group: dict[Any, dict[int, float]] = defaultdict(dict)
-    sizes: dict[Any, int] = {}
+    sizes = {} if sizes is None else sizes
     for row in rows:
         by_group[row.grp][row.rn] = float(row.val)
         sizes[row.grp] = row.n

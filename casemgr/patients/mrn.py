@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 
 
@@ -21,6 +22,12 @@ def luhn_digit(digits: str) -> str:
 def is_valid(mrn: str) -> bool:
     """Tell whether an MRN is well formed and its check digit matches."""
     return len(mrn) == 8 and mrn.isdigit() and luhn_digit(mrn[:-1]) == mrn[-1]
+
+
+def new_mrn_from(rng: random.Random) -> str:
+    """Draw an MRN from a seeded generator (synthetic data must be reproducible)."""
+    body = str(rng.randrange(1_000_000, 10_000_000))
+    return body + luhn_digit(body)
 
 
 def new_mrn() -> str:

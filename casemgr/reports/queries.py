@@ -289,12 +289,8 @@ def stage_durations(filters: ReportFilters) -> dict[str, Any]:
         .where(stays.c.hours.is_not(None), stays.c.stage != "discharged")
         .subquery()
     )
-    counts = dict(
-        db.session.execute(
-            sa.select(completed.c.stage, sa.func.count()).group_by(completed.c.stage)
-        ).all()
-    )
-    quantiles = percentiles(db.session, completed, "days", "stage", (0.25, 0.5, 0.75))
+    counts: dict[str, int] = {}
+    quantiles = percentiles(db.session, completed, "days", "stage", (0.25, 0.5, 0.75), counts)
     rows = []
     for stage in TREATMENT_STAGES:
         q = quantiles.get(stage.value)
