@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from casemgr.core.timeutil import today
+from casemgr.demo import FIRST, LAST
 from casemgr.episodes.models import Episode, StageChange
 from casemgr.extensions import db
 from casemgr.patients import mrn as mrn_rules
@@ -29,50 +30,7 @@ CHUNK = 5_000
 #: (reason code, weight): completed, dropped out, terminated, transferred, jail, death, other.
 REASONS = ((1, 45), (2, 30), (3, 8), (4, 10), (5, 2), (6, 1), (7, 4))
 STAGES = ("diagnosis", "detox", "taper", "plan", "education", "therapy")
-FIRST = (
-    "Avery",
-    "Blake",
-    "Casey",
-    "Dana",
-    "Eli",
-    "Frankie",
-    "Gray",
-    "Harper",
-    "Indy",
-    "Jamie",
-    "Kai",
-    "Logan",
-    "Marley",
-    "Noel",
-    "Oakley",
-    "Parker",
-    "Quinn",
-    "Reese",
-    "Sage",
-    "Tatum",
-)
-LAST = (
-    "Anderson",
-    "Brooks",
-    "Carter",
-    "Diaz",
-    "Ellis",
-    "Foster",
-    "Garcia",
-    "Hughes",
-    "Ibarra",
-    "Jensen",
-    "Khan",
-    "Lopez",
-    "Moreno",
-    "Nguyen",
-    "Ortiz",
-    "Price",
-    "Reyes",
-    "Singh",
-    "Turner",
-    "Walsh",
-)
+
 
 
 @dataclass

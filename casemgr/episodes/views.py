@@ -6,12 +6,10 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from marshmallow import ValidationError
 
 from casemgr.clinical import teds
-from casemgr.core.errors import CasemgrError
+from casemgr.core.forms import submit
 from casemgr.core.permissions import Action, requires
-from casemgr.core.schema import form_errors
 from casemgr.core.timeutil import today
 from casemgr.episodes import queries, services
 from casemgr.episodes.access import (
@@ -67,16 +65,12 @@ def admit(patient_id: int) -> Any:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         form = request.form.to_dict()
-        try:
-            data = AdmitForm().load(_blank_to_none(form))
-            episode = services.admit(current_user, patient, **data)
-            db.session.commit()
-        except ValidationError as err:
-            errors = form_errors(err)
-        except CasemgrError as err:
-            db.session.rollback()
-            errors = err.fields or {"_form": [err.message]}
-        else:
+        episode, errors = submit(
+            AdmitForm(),
+            _blank_to_none(form),
+            lambda data: services.admit(current_user, patient, **data),
+        )
+        if episode is not None:
             flash(f"Admitted; episode {episode.id} is open in the diagnosis stage.", "success")
             return redirect(url_for("patients.chart", patient_id=patient_id))
     return render_template(
@@ -99,16 +93,12 @@ def discharge(episode_id: int) -> Any:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         form = request.form.to_dict()
-        try:
-            data = DischargeForm().load(_blank_to_none(form))
-            services.discharge(current_user, episode, **data)
-            db.session.commit()
-        except ValidationError as err:
-            errors = form_errors(err)
-        except CasemgrError as err:
-            db.session.rollback()
-            errors = err.fields or {"_form": [err.message]}
-        else:
+        done, errors = submit(
+            DischargeForm(),
+            _blank_to_none(form),
+            lambda data: services.discharge(current_user, episode, **data),
+        )
+        if done is not None:
             flash("Discharged.", "success")
             return redirect(url_for("patients.chart", patient_id=episode.patient_id))
     return render_template(

@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 from casemgr.audit.services import record
 from casemgr.clinical import teds
 from casemgr.core.errors import CasemgrError, Conflict
+from casemgr.core.forms import submit
 from casemgr.core.permissions import Action, requires
 from casemgr.core.schema import form_errors
 from casemgr.core.timeutil import today
@@ -78,16 +79,12 @@ def new() -> Any:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         form = request.form.to_dict()
-        try:
-            data = PatientForm().load(_form_data())
-            patient = services.create_patient(current_user, **data)
-            db.session.commit()
-        except ValidationError as err:
-            errors = form_errors(err)
-        except CasemgrError as err:
-            db.session.rollback()
-            errors = err.fields or {"_form": [err.message]}
-        else:
+        patient, errors = submit(
+            PatientForm(),
+            _form_data(),
+            lambda data: services.create_patient(current_user, **data),
+        )
+        if patient is not None:
             flash(f"Registered with MRN {patient.mrn}.", "success")
             return redirect(url_for("patients.chart", patient_id=patient.id))
     return render_template(

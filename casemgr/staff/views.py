@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 
 from casemgr.audit.services import record
 from casemgr.core.errors import CasemgrError, NotFound, RateLimited
+from casemgr.core.forms import submit
 from casemgr.core.permissions import Action, Role, public, requires
 from casemgr.core.schema import form_errors
 from casemgr.extensions import db, login_rate_limit
@@ -168,16 +169,10 @@ def staff_new() -> Any:
         raw = {**request.form.to_dict(), "roles": request.form.getlist("roles")}
         raw["needs_cosign"] = "needs_cosign" in request.form
         raw["email"] = raw.get("email") or None
-        try:
-            data = StaffCreateForm().load(raw)
-            staff = services.create_staff(current_user, **data)
-            db.session.commit()
-        except ValidationError as err:
-            errors = form_errors(err)
-        except CasemgrError as err:
-            db.session.rollback()
-            errors = err.fields or {"_form": [err.message]}
-        else:
+        staff, errors = submit(
+            StaffCreateForm(), raw, lambda data: services.create_staff(current_user, **data)
+        )
+        if staff is not None:
             flash(f"Account {staff.username} created.", "success")
             return redirect(url_for("admin.staff_list"))
     return render_template(
@@ -209,16 +204,10 @@ def staff_edit(staff_id: int) -> Any:
             "needs_cosign": "needs_cosign" in request.form,
         }
         form = {**raw, "email": raw["email"] or ""}
-        try:
-            data = StaffUpdateForm().load(raw)
-            services.update_staff(current_user, staff, **data)
-            db.session.commit()
-        except ValidationError as err:
-            errors = form_errors(err)
-        except CasemgrError as err:
-            db.session.rollback()
-            errors = err.fields or {"_form": [err.message]}
-        else:
+        saved, errors = submit(
+            StaffUpdateForm(), raw, lambda data: services.update_staff(current_user, staff, **data)
+        )
+        if saved is not None:
             flash(f"Account {staff.username} saved.", "success")
             return redirect(url_for("admin.staff_list"))
     return render_template(
