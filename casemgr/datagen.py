@@ -32,7 +32,6 @@ REASONS = ((1, 45), (2, 30), (3, 8), (4, 10), (5, 2), (6, 1), (7, 4))
 STAGES = ("diagnosis", "detox", "taper", "plan", "education", "therapy")
 
 
-
 @dataclass
 class Counts:
     """How many rows of each kind were written."""
