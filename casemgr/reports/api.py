@@ -16,10 +16,9 @@ from casemgr.extensions import db
 from casemgr.reports.filters import SETTINGS, parse_filters
 from casemgr.reports.registry import REPORTS, Report, jsonable
 from casemgr.reports.tables import to_csv
-from casemgr.reports.views import csv_response
+from casemgr.reports.views import csv_response, teds_response
 
 blp = Blueprint("api_reports", __name__, url_prefix="/api/v1/reports", description="Reports")
-blueprints = (blp,)
 
 
 class ReportArgs(ApiSchema):
@@ -87,3 +86,28 @@ def _make_endpoint(report: Report) -> None:
 
 for _report in REPORTS.values():
     _make_endpoint(_report)
+
+
+exports_blp = Blueprint(
+    "api_exports", __name__, url_prefix="/api/v1/exports", description="Exports"
+)
+blueprints = (blp, exports_blp)
+
+
+class TedsArgs(ApiSchema):
+    """GET /api/v1/exports/teds."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(["admissions", "discharges"]))
+    start = fields.Date(data_key="from")
+    end = fields.Date(data_key="to")
+
+
+@exports_blp.route("/teds", methods=["GET"])
+@exports_blp.arguments(TedsArgs, location="query")
+@exports_blp.response(200, ReportOut, content_type="text/csv")
+@requires(Action.REPORT_VIEW)
+def teds_extract(args: dict[str, Any]) -> Response:
+    """TEDS admission or discharge records as CSV (a Part 2 disclosure, audited)."""
+    raw = {"from": args.get("start"), "to": args.get("end")}
+    filters, _ = parse_filters({k: v.isoformat() for k, v in raw.items() if v is not None})
+    return teds_response(args["kind"], filters)

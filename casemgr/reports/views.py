@@ -12,6 +12,7 @@ from casemgr.audit.services import record
 from casemgr.core.permissions import Action, requires
 from casemgr.core.schema import form_errors
 from casemgr.extensions import db
+from casemgr.reports import teds
 from casemgr.reports.filters import SETTINGS, parse_filters
 from casemgr.reports.registry import REPORTS, Report
 from casemgr.reports.tables import to_csv
@@ -90,6 +91,37 @@ def _make_view(report: Report) -> Any:
     view.__name__ = report.endpoint
     view.__doc__ = f"Show the {report.title.lower()} report."
     return requires(Action.REPORT_VIEW)(view)
+
+
+@bp.get("/teds")
+@requires(Action.REPORT_VIEW)
+def teds_extract() -> Any:
+    """Offer the TEDS extracts, and send one (a disclosure: noticed and audited)."""
+    kind = request.args.get("kind")
+    errors: dict[str, list[str]] = {}
+    form = request.args.to_dict()
+    if kind is not None:
+        try:
+            filters, _ = parse_filters({k: v for k, v in form.items() if k in ("from", "to")})
+            if kind not in ("admissions", "discharges"):
+                raise ValidationError({"kind": ["Choose admissions or discharges."]})
+        except ValidationError as err:
+            errors = form_errors(err)
+        else:
+            return teds_response(kind, filters)
+    return render_template("reports/teds.html", errors=errors, form=form), (422 if errors else 200)
+
+
+def teds_response(kind: str, filters: Any) -> Response:
+    """Build the extract, audit it as a disclosure, and send it as a download."""
+    header, rows = teds.extract(kind, filters)
+    record(current_user, f"export.teds_{kind}")
+    db.session.commit()
+    return Response(
+        teds.to_csv(kind, filters, header, rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="teds-{kind}.csv"'},
+    )
 
 
 for _report in REPORTS.values():
