@@ -240,7 +240,8 @@ def test_funnel_page_chart_and_csv(client) -> None:
     make_inquiry(status="referred_out", days_ago=2)
     sign_in(client, make_staff("supervisor"))
     body = client.get("/intake/reports/funnel").get_data(as_text=True)
-    assert "<svg" in body and "funnel-bar" in body
+    assert "<svg" in body
+    assert "funnel-bar" in body
     assert "<td>Referred out</td>" in body
     assert " style=" not in body  # CSP: no inline styles
     csv_body = client.get("/intake/reports/funnel?format=csv").get_data(as_text=True)
