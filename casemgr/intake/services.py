@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from casemgr.audit.services import record
 from casemgr.core.db import utcnow
@@ -428,8 +429,16 @@ def add_coverage(actor: Any, patient: Patient, **data: Any) -> Coverage:
         created_by_id=getattr(actor, "id", None),
         **{k: (v.strip() or None) if isinstance(v, str) else v for k, v in data.items()},
     )
-    db.session.add(coverage)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(coverage)
+            db.session.flush()
+    except IntegrityError as exc:
+        # Two primaries raced: the partial unique index let only one through.
+        raise Conflict(
+            "This patient already has an active primary coverage.",
+            fields={"priority": ["A primary coverage already exists."]},
+        ) from exc
     record(actor, "coverage.create", coverage, patient)
     return coverage
 
