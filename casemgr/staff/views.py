@@ -140,7 +140,7 @@ def index() -> Any:
     }:
         return redirect(url_for("episodes.caseload"))
     if Role.INTAKE.value in roles:
-        return redirect(url_for("patients.search"))
+        return redirect(url_for("intake.board"))
     if Role.ADMIN.value in roles:
         return redirect(url_for("admin.staff_list"))
     return render_template("home.html")

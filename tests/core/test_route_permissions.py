@@ -21,6 +21,7 @@ from casemgr.extensions import db
 from casemgr.staff.services import issue_token
 from tests.conftest import TEST_SECRET, make_app
 from tests.factories import admit, make_patient, make_staff
+from tests.intake.builders import make_coverage, make_inquiry
 
 #: Built once, without touching a database, only to enumerate the routes.
 _ROUTE_APP = make_app("sqlite://", SECRET_KEY=TEST_SECRET)
@@ -66,7 +67,15 @@ def world() -> dict[str, Any]:
     staff = {role: make_staff(role) for role in ROLES}
     patient = make_patient()
     episode = admit(patient, staff["counselor"], days_ago=10)
-    return {"staff": staff, "patient": patient, "episode": episode}
+    inquiry = make_inquiry()
+    coverage = make_coverage(patient)
+    return {
+        "staff": staff,
+        "patient": patient,
+        "episode": episode,
+        "inquiry": inquiry,
+        "coverage": coverage,
+    }
 
 
 def _url(rule: str, world: dict[str, Any]) -> str:
@@ -75,6 +84,9 @@ def _url(rule: str, world: dict[str, Any]) -> str:
         "patient_id": world["patient"].id,
         "episode_id": world["episode"].id,
         "staff_id": world["staff"]["nurse"].id,
+        "inquiry_id": world["inquiry"].id,
+        "coverage_id": world["coverage"].id,
+        "category": "inpatient",
     }
 
     def fill(match: re.Match[str]) -> str:

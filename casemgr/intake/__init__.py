@@ -1,0 +1,1 @@
+"""Admissions: inquiries, screening, the waitlist and places, insurance coverage."""
