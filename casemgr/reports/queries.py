@@ -18,6 +18,7 @@ from casemgr.core.sqlfuncs import days_between, hours_between, percentiles
 from casemgr.core.timeutil import today
 from casemgr.episodes.models import TREATMENT_STAGES, Episode, StageChange
 from casemgr.extensions import db
+from casemgr.intake.queries import occupancy
 from casemgr.reports.filters import INPATIENT_SETTINGS, ReportFilters
 from casemgr.staff.models import Staff
 from casemgr.therapy.models import PRESENT, TherapySession
@@ -81,9 +82,20 @@ def census(filters: ReportFilters) -> dict[str, Any]:
             .order_by(sa.desc("n"), Staff.full_name)
         )
     ]
+    places = [
+        {
+            "category": o.category,
+            "capacity": o.capacity,
+            "occupied": o.occupied,
+            "free": o.free,
+            "waiting": o.waiting,
+        }
+        for o in occupancy()
+    ]
     return {
         "as_of": today(),
         "total_active": sum(by_stage.values()),
+        "places": places,
         "by_stage": by_stage,
         "by_setting": by_setting,
         "by_counselor": by_counselor,

@@ -52,7 +52,21 @@ def census_tables(data: dict[str, Any]) -> list[Table]:
         ["Counselor", "Active"],
         [[row["name"], fmt(row["active"])] for row in data["by_counselor"]],
     )
-    return [stage, setting, counselor]
+    places = Table(
+        "Places in use (whole program)",
+        ["Places", "Capacity", "In use", "Free", "Waiting"],
+        [
+            [
+                p["category"].capitalize(),
+                fmt(p["capacity"]),
+                fmt(p["occupied"]),
+                fmt(p["free"]),
+                fmt(p["waiting"]),
+            ]
+            for p in data["places"]
+        ],
+    )
+    return [stage, setting, counselor, places]
 
 
 def los_tables(data: dict[str, Any]) -> list[Table]:

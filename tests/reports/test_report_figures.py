@@ -299,3 +299,17 @@ def test_bad_filters_name_the_field(args: dict[str, str], field: str) -> None:
     with pytest.raises(ValidationError) as err:
         parse_filters(args)
     assert field in err.value.messages
+
+
+def test_census_shows_places_in_use_against_capacity(counselors) -> None:
+    from casemgr.intake.models import Place
+
+    a, _ = counselors
+    db.session.add(Place(category="inpatient", capacity=10))
+    db.session.commit()
+    admit(make_patient(), a, days_ago=2)  # setting 5: inpatient
+    admit(make_patient(), a, days_ago=2, service_setting=7)  # outpatient
+    places = {p["category"]: p for p in queries.census(RANGE_2025)["places"]}
+    assert (places["inpatient"]["capacity"], places["inpatient"]["occupied"]) == (10, 1)
+    assert places["inpatient"]["free"] == 9
+    assert (places["outpatient"]["capacity"], places["outpatient"]["occupied"]) == (None, 1)
