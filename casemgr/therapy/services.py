@@ -1,7 +1,8 @@
 """Therapy rules: logging sessions (individual and group), and the note lifecycle.
 
-Services check every rule, write the audit event in the caller's transaction and never
-commit. Field problems (422) are raised before state conflicts (409).
+Services check every rule, write the audit event in the caller's transaction and never commit.
+Field problems (422) are raised before state conflicts (409). Ownership (only its author signs
+or edits a note) is a clash with the record, 409; 403 stays for roles and care teams (API.md).
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ def record_attendance(
                 problems.update(err.fields)
     _raise(problems)
     if session.counselor_id != actor.id and not actor.has_role("supervisor"):
-        raise PermissionDenied("Only the session's counselor or a supervisor may change it.")
+        raise Conflict("This session belongs to another counselor; they or a supervisor record it.")
     if note is not None and session.note is not None:
         raise Conflict("This session already has a note; edit that note instead.")
     if session.note is not None and session.note.is_signed:
@@ -401,7 +402,7 @@ def update_note(actor: Any, note: Note, *, body: Any, version: int) -> Note:
     """Save a new body for a draft by its author; a stale version is refused (409)."""
     clean = check_body(note.format, body)
     if note.author_id != actor.id:
-        raise PermissionDenied("Only the author may edit a draft note.")
+        raise Conflict("Only the note's author may edit this draft.")
     if note.is_signed:
         raise Conflict("This note is signed; add an addendum instead.")
     if version != note.version:
@@ -420,7 +421,7 @@ def update_note(actor: Any, note: Note, *, body: Any, version: int) -> Note:
 def sign_note(actor: Any, note: Note) -> Note:
     """Sign a draft as its author: locked forever; awaits co-signature where required."""
     if note.author_id != actor.id:
-        raise PermissionDenied("Only the author may sign a note.")
+        raise Conflict("Only the note's author may sign it.")
     if note.is_signed:
         raise Conflict("This note is already signed.")
     note.signed_at = utcnow()
@@ -436,7 +437,7 @@ def cosign_note(actor: Any, note: Note) -> Note:
     if not actor.has_role("supervisor"):
         raise PermissionDenied("Only a supervisor may co-sign.")
     if note.author_id == actor.id:
-        raise PermissionDenied("A note cannot be co-signed by its own author.")
+        raise Conflict("A note cannot be co-signed by its own author.")
     if note.status != "awaiting_cosign":
         raise Conflict("This note is not awaiting co-signature.")
     note.status = "signed"

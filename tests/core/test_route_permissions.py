@@ -20,7 +20,7 @@ from casemgr.core.permissions import Action, Role, can, declared_action
 from casemgr.extensions import db
 from casemgr.staff.services import issue_token
 from tests.conftest import TEST_SECRET, make_app
-from tests.factories import admit, make_patient, make_staff
+from tests.factories import admit, make_patient, make_staff, therapy_record
 
 #: Built once, without touching a database, only to enumerate the routes.
 _ROUTE_APP = make_app("sqlite://", SECRET_KEY=TEST_SECRET)
@@ -66,7 +66,14 @@ def world() -> dict[str, Any]:
     staff = {role: make_staff(role) for role in ROLES}
     patient = make_patient()
     episode = admit(patient, staff["counselor"], days_ago=10)
-    return {"staff": staff, "patient": patient, "episode": episode}
+    session, note = therapy_record(episode, staff["counselor"])
+    return {
+        "staff": staff,
+        "patient": patient,
+        "episode": episode,
+        "session": session,
+        "note": note,
+    }
 
 
 def _url(rule: str, world: dict[str, Any]) -> str:
@@ -75,6 +82,8 @@ def _url(rule: str, world: dict[str, Any]) -> str:
         "patient_id": world["patient"].id,
         "episode_id": world["episode"].id,
         "staff_id": world["staff"]["nurse"].id,
+        "session_id": world["session"].id,
+        "note_id": world["note"].id,
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -213,7 +222,7 @@ class _Counselor:
 OBJECT_ROUTES = [
     (endpoint, rule, method)
     for endpoint, rule, method in ROUTES
-    if ("patient_id" in rule or "episode_id" in rule)
+    if any(f"{name}>" in rule for name in ("patient_id", "episode_id", "session_id", "note_id"))
     and can(_Counselor(), declared_action(_ROUTE_APP.view_functions[endpoint]))
 ]
 
@@ -232,6 +241,13 @@ def test_counselor_cannot_reach_another_care_team_by_changing_the_id(
     other_counselor = make_staff("counselor")
     stranger = make_patient()
     other_episode = admit(stranger, other_counselor, days_ago=3)
-    world = {**world, "patient": stranger, "episode": other_episode}
+    session, note = therapy_record(other_episode, other_counselor)
+    world = {
+        **world,
+        "patient": stranger,
+        "episode": other_episode,
+        "session": session,
+        "note": note,
+    }
     response = _request(client, method, _url(rule, world), "counselor", world, endpoint)
     assert response.status_code == 403
