@@ -163,26 +163,29 @@ def timeline(episode_ids: list[int], page: int, per_page: int) -> tuple[list[Tim
     wanted: dict[str, list[int]] = {"session": [], "note": [], "stage": []}
     for row in rows:
         wanted[row.kind].append(row.id)
-    # Each kind is loaded even when the page holds none of it: a constant query count.
+    # Each kind is loaded even when the page holds none of it, and staff come without their
+    # roles (names only are shown): a constant query count.
     loaded: dict[tuple[str, int], Any] = {}
     for s in db.session.scalars(
         sa.select(TherapySession)
         .where(TherapySession.id.in_(wanted["session"]))
         .options(
-            joinedload(TherapySession.note).joinedload(Note.author),
-            joinedload(TherapySession.counselor),
+            joinedload(TherapySession.note).joinedload(Note.author).lazyload(Staff.roles),
+            joinedload(TherapySession.counselor).lazyload(Staff.roles),
             joinedload(TherapySession.group_session),
         )
     ).unique():
         loaded[("session", s.id)] = s
     for n in db.session.scalars(
-        sa.select(Note).where(Note.id.in_(wanted["note"])).options(joinedload(Note.author))
+        sa.select(Note)
+        .where(Note.id.in_(wanted["note"]))
+        .options(joinedload(Note.author).lazyload(Staff.roles))
     ):
         loaded[("note", n.id)] = n
     for c in db.session.scalars(
         sa.select(StageChange)
         .where(StageChange.id.in_(wanted["stage"]))
-        .options(joinedload(StageChange.by))
+        .options(joinedload(StageChange.by).lazyload(Staff.roles))
     ):
         loaded[("stage", c.id)] = c
     entries = [
