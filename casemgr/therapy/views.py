@@ -223,6 +223,7 @@ def record_attendance(session_id: int) -> Any:
             except CasemgrError as err:
                 db.session.rollback()
                 mapping = {f"note.body.{n}": f"{note_format}-{n}" for n in body}
+                mapping["started_at"] = "_form"  # the planned time is not on this form
                 errors = _flatten(err.fields, mapping) or {"_form": [err.message]}
             else:
                 flash("Attendance recorded.", "success")

@@ -253,3 +253,35 @@ def test_chart_query_count_is_fixed_whatever_the_history(client) -> None:
     assert page.status_code == 200
     assert len(few) == len(many), (len(few), len(many))
     assert "Page 2 of" in page.get_data(as_text=True)
+
+
+def test_attendance_form_for_a_planned_session(client) -> None:
+    counselor = make_staff("counselor")
+    episode = admit(make_patient(), counselor, days_ago=4)
+    due = session(episode, counselor, hours_ago=3, attendance="scheduled")
+    ahead = session(episode, counselor, hours_ago=-30, attendance="scheduled")
+    sign_in(client, counselor)
+    chart = client.get(f"/patients/{episode.patient_id}").get_data(as_text=True)
+    assert chart.count("needs attendance") == 1
+    early = post_form(
+        client,
+        f"/sessions/{ahead.id}/attendance",
+        {"attendance": "attended", "duration_minutes": "50", "format": "free", "free-text": "Kept"},
+    )
+    assert early.status_code == 422
+    assert "cannot start in the future" in early.get_data(as_text=True)
+    assert "Kept" in early.get_data(as_text=True)
+    done = post_form(
+        client,
+        f"/sessions/{due.id}/attendance",
+        {
+            "attendance": "attended",
+            "duration_minutes": "45",
+            "format": "free",
+            "free-text": "Ok",
+            "action": "sign",
+        },
+    )
+    assert done.status_code == 302
+    db.session.refresh(due)
+    assert (due.attendance, due.duration_minutes, due.note.status) == ("attended", 45, "signed")
