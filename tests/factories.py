@@ -78,3 +78,22 @@ def admit(
     episode = episode_services.admit(actor or counselor, patient, **values)
     db.session.commit()
     return episode
+
+
+def therapy_record(episode: Episode, counselor: Staff) -> tuple[Any, Any]:
+    """Log an attended session with a draft DAP note through the real service."""
+    from casemgr.core.db import utcnow
+    from casemgr.therapy import services as therapy_services
+
+    session = therapy_services.log_session(
+        counselor,
+        episode,
+        kind="individual",
+        modality="cbt",
+        started_at=utcnow() - timedelta(hours=1),
+        duration_minutes=50,
+        attendance="attended",
+        note=therapy_services.NoteInput("DAP", {"data": "d", "assessment": "a", "plan": "p"}),
+    )
+    db.session.commit()
+    return session, session.note

@@ -98,26 +98,70 @@ def is_at_risk(episode: Episode) -> bool:
     return bool(db.session.scalar(sa.select(risk).where(Episode.id == episode.id)))
 
 
-def caseload(actor_scope: sa.ColumnElement[bool], counselor_id: int | None = None) -> list[Any]:
-    """Return active episodes for the caseload page in one query, most in need first."""
+def patient_at_risk(patient_id: int) -> bool:
+    """Evaluate the at-risk rule for a patient's active episode (False when none), one query."""
+    risk = at_risk_expr(today(), utcnow())
+    return bool(
+        db.session.scalar(
+            sa.select(risk).where(Episode.patient_id == patient_id, Episode.status == "active")
+        )
+    )
+
+
+def caseload(
+    actor_scope: sa.ColumnElement[bool],
+    counselor_id: int | None = None,
+    *,
+    stage: str | None = None,
+    at_risk_only: bool = False,
+) -> list[Any]:
+    """Return active episodes for the caseload page in one query, most in need first.
+
+    Need: at risk first, then planned sessions left without attendance, then unsigned
+    notes, then the longest since a session.
+    """
     from casemgr.patients.models import Patient
     from casemgr.staff.models import Staff
-    from casemgr.therapy.queries import last_session_expr
+    from casemgr.therapy.queries import (
+        last_session_expr,
+        needs_attendance_expr,
+        next_planned_expr,
+        unsigned_notes_expr,
+    )
 
-    risk = at_risk_expr(today(), utcnow())
+    now = utcnow()
+    risk = at_risk_expr(today(), now)
+    last_session = last_session_expr()
+    needs_attendance = needs_attendance_expr(now)
+    unsigned = unsigned_notes_expr()
     query = (
         sa.select(
             Episode,
             Patient,
             Staff.full_name.label("counselor_name"),
             risk.label("at_risk"),
-            last_session_expr().label("last_session_at"),
+            last_session.label("last_session_at"),
+            needs_attendance.label("needs_attendance"),
+            unsigned.label("unsigned_notes"),
+            next_planned_expr(now).label("next_planned_at"),
         )
         .join(Patient, Patient.id == Episode.patient_id)
         .join(Staff, Staff.id == Episode.primary_counselor_id)
         .where(Episode.status == "active", actor_scope)
-        .order_by(risk.desc(), Episode.admitted_on, Episode.id)
+        .order_by(
+            risk.desc(),
+            needs_attendance.desc(),
+            unsigned.desc(),
+            sa.case((last_session.is_(None), 0), else_=1),
+            last_session,
+            Episode.admitted_on,
+            Episode.id,
+        )
     )
     if counselor_id:
         query = query.where(Episode.primary_counselor_id == counselor_id)
+    if stage:
+        query = query.where(Episode.stage == stage)
+    if at_risk_only:
+        query = query.where(risk)
     return list(db.session.execute(query).all())

@@ -7,7 +7,9 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from casemgr.audit.services import record
 from casemgr.clinical import teds
+from casemgr.core.db import utcnow
 from casemgr.core.forms import submit
 from casemgr.core.permissions import Action, requires
 from casemgr.core.timeutil import today
@@ -19,11 +21,13 @@ from casemgr.episodes.access import (
     works_across_patients,
 )
 from casemgr.episodes.los import stay_figures
+from casemgr.episodes.models import TREATMENT_STAGES
 from casemgr.episodes.schemas import PRIOR_EPISODES, AdmitForm, DischargeForm
 from casemgr.extensions import db
 from casemgr.staff.services import counselors
 
 bp = Blueprint("episodes", __name__)
+TREATMENT_STAGE_VALUES = frozenset(s.value for s in TREATMENT_STAGES)
 blueprints = (bp,)
 
 
@@ -35,24 +39,41 @@ def _blank_to_none(form: dict[str, str]) -> dict[str, Any]:
 @bp.get("/caseload")
 @requires(Action.CASELOAD_VIEW)
 def caseload() -> Any:
-    """Show active patients with day N of target, last session and risk, most in need first."""
-    counselor_id = request.args.get("counselor", type=int)
-    if not works_across_patients(current_user):
-        counselor_id = None
-    rows = queries.caseload(visible_episodes_clause(current_user), counselor_id)
+    """Show the counselor's home: active patients, day N of target, sessions, notes, risk.
+
+    A counselor sees their care team; supervisors (and medical staff) see every counselor's
+    caseload and may pick one.
+    """
+    from casemgr.therapy.queries import work_counts
+
+    across = works_across_patients(current_user)
+    counselor_id = request.args.get("counselor", type=int) if across else None
+    stage = request.args.get("stage") or None
+    if stage not in TREATMENT_STAGE_VALUES:
+        stage = None
+    at_risk_only = request.args.get("at_risk") == "1"
+    scope = visible_episodes_clause(current_user)
+    rows = queries.caseload(scope, counselor_id, stage=stage, at_risk_only=at_risk_only)
     stays = {
         row.Episode.id: stay_figures(
             row.Episode.admitted_on, None, row.Episode.los_target_days, today()
         )
         for row in rows
     }
+    work = work_counts(current_user, scope, current_user.has_role("supervisor"))
+    record(current_user, "caseload.view")
     db.session.commit()
     return render_template(
         "episodes/caseload.html",
         rows=rows,
         stays=stays,
-        counselors=counselors() if works_across_patients(current_user) else [],
+        counselors=counselors() if across else [],
         counselor_id=counselor_id,
+        stage=stage,
+        at_risk_only=at_risk_only,
+        stages=[(s.value, s.label) for s in TREATMENT_STAGES],
+        work=work,
+        now=utcnow(),
     )
 
 

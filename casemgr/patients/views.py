@@ -16,6 +16,7 @@ from casemgr.core.forms import submit
 from casemgr.core.permissions import Action, requires
 from casemgr.core.schema import form_errors
 from casemgr.core.timeutil import today
+from casemgr.episodes import queries as episode_queries
 from casemgr.episodes.access import get_patient, visible_patients_clause
 from casemgr.episodes.los import stay_figures
 from casemgr.episodes.models import Episode, StageChange
@@ -165,6 +166,8 @@ def chart(patient_id: int) -> Any:
         e.id: stay_figures(e.admitted_on, e.discharged_on, e.los_target_days, today())
         for e in episodes
     }
+    active = next((e for e in episodes if e.is_active), None)
+    at_risk = episode_queries.patient_at_risk(patient.id)
     sections = build_sections(current_user, patient, episodes)
     db.session.commit()
     return render_template(
@@ -172,7 +175,8 @@ def chart(patient_id: int) -> Any:
         sections=sections,
         patient=patient,
         episodes=episodes,
-        active=next((e for e in episodes if e.is_active), None),
+        active=active,
+        at_risk=at_risk,
         history=history,
         stays=stays,
         teds=teds,

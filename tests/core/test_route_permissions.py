@@ -15,12 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_login.utils import _create_identifier
 
-from casemgr.core.guard import EXTENSION_ENDPOINTS
+from casemgr.core.guard import EXTENSION_ENDPOINTS, OBJECT_RESOLVERS
 from casemgr.core.permissions import Action, Role, can, declared_action
 from casemgr.extensions import db
 from casemgr.staff.services import issue_token
 from tests.conftest import TEST_SECRET, make_app
-from tests.factories import admit, make_patient, make_staff
+from tests.factories import admit, make_patient, make_staff, therapy_record
 from tests.intake.builders import make_coverage, make_inquiry
 
 #: Built once, without touching a database, only to enumerate the routes.
@@ -54,6 +54,12 @@ def test_every_route_declares_an_action() -> None:
     assert undeclared == []
 
 
+def test_every_object_kind_has_an_id_in_the_walk() -> None:
+    """A new register_object() name must get an object in the walk's world, or this fails."""
+    url_args = {name for _, rule, _ in ROUTES for name in OBJECT_RESOLVERS if f"{name}>" in rule}
+    assert url_args <= {"patient_id", "episode_id", "session_id", "note_id", "coverage_id"}
+
+
 def test_walk_covers_the_api_and_the_pages() -> None:
     rules = {rule for _, rule, _ in ROUTES}
     assert any(r.startswith("/api/v1/") for r in rules)
@@ -69,12 +75,15 @@ def world() -> dict[str, Any]:
     episode = admit(patient, staff["counselor"], days_ago=10)
     inquiry = make_inquiry()
     coverage = make_coverage(patient)
+    session, note = therapy_record(episode, staff["counselor"])
     return {
         "staff": staff,
         "patient": patient,
         "episode": episode,
         "inquiry": inquiry,
         "coverage": coverage,
+        "session": session,
+        "note": note,
     }
 
 
@@ -87,6 +96,8 @@ def _url(rule: str, world: dict[str, Any]) -> str:
         "inquiry_id": world["inquiry"].id,
         "coverage_id": world["coverage"].id,
         "category": "inpatient",
+        "session_id": world["session"].id,
+        "note_id": world["note"].id,
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -225,7 +236,7 @@ class _Counselor:
 OBJECT_ROUTES = [
     (endpoint, rule, method)
     for endpoint, rule, method in ROUTES
-    if ("patient_id" in rule or "episode_id" in rule)
+    if any(f"{name}>" in rule for name in OBJECT_RESOLVERS)
     and can(_Counselor(), declared_action(_ROUTE_APP.view_functions[endpoint]))
 ]
 
@@ -244,6 +255,14 @@ def test_counselor_cannot_reach_another_care_team_by_changing_the_id(
     other_counselor = make_staff("counselor")
     stranger = make_patient()
     other_episode = admit(stranger, other_counselor, days_ago=3)
-    world = {**world, "patient": stranger, "episode": other_episode}
+    session, note = therapy_record(other_episode, other_counselor)
+    world = {
+        **world,
+        "patient": stranger,
+        "episode": other_episode,
+        "session": session,
+        "note": note,
+        "coverage": make_coverage(stranger),
+    }
     response = _request(client, method, _url(rule, world), "counselor", world, endpoint)
     assert response.status_code == 403
