@@ -19,7 +19,7 @@ from casemgr.core.timeutil import today
 from casemgr.episodes.models import TREATMENT_STAGES, Episode, StageChange
 from casemgr.extensions import db
 from casemgr.intake.queries import occupancy
-from casemgr.reports.filters import INPATIENT_SETTINGS, ReportFilters
+from casemgr.reports.filters import INPATIENT_SETTINGS, SETTINGS, ReportFilters
 from casemgr.staff.models import Staff
 from casemgr.therapy.models import PRESENT, TherapySession
 from casemgr.therapy.queries import at_risk_expr
@@ -425,3 +425,79 @@ def _midnight(day: date) -> Any:
     from casemgr.core.timeutil import program_zone
 
     return datetime.combine(day, time(0, 0), tzinfo=program_zone()).astimezone(UTC)
+
+
+# --- documentation timeliness --------------------------------------------------------------
+
+
+def documentation(filters: ReportFilters) -> dict[str, Any]:
+    """Per author: notes unsigned (and over 72 h), signed within 24 h, within 72 h, or later.
+
+    The clock starts at the session's start for a session's note, else at the note's
+    creation; it stops when the author signs (a co-signature does not reset it).
+    """
+    from casemgr.therapy.models import Note
+
+    started = sa.func.coalesce(TherapySession.started_at, Note.created_at)
+    hours = hours_between(Note.signed_at, started)
+    now = utcnow()
+    unsigned = Note.signed_at.is_(None)
+
+    def count(condition: sa.ColumnElement[bool]) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+    conditions = [
+        Note.created_at >= _midnight(filters.start),
+        Note.created_at < _midnight(filters.end + timedelta(days=1)),
+    ]
+    if filters.counselor_id:
+        conditions.append(Note.author_id == filters.counselor_id)
+    if filters.setting:
+        conditions.append(Episode.service_setting.in_(SETTINGS[filters.setting]))
+    rows = db.session.execute(
+        sa.select(
+            Staff.id,
+            Staff.full_name,
+            sa.func.count(Note.id).label("notes"),
+            count(unsigned).label("unsigned"),
+            count(sa.and_(unsigned, Note.created_at < now - timedelta(hours=72))).label("overdue"),
+            count(sa.and_(~unsigned, hours <= 24)).label("within_24h"),
+            count(sa.and_(~unsigned, hours > 24, hours <= 72)).label("within_72h"),
+            count(sa.and_(~unsigned, hours > 72)).label("later"),
+        )
+        .join(Note, Note.author_id == Staff.id)
+        .join(Episode, Episode.id == Note.episode_id)
+        .outerjoin(TherapySession, TherapySession.id == Note.session_id)
+        .where(*conditions)
+        .group_by(Staff.id, Staff.full_name)
+        .order_by(Staff.full_name)
+    ).all()
+    authors = [
+        {
+            "author_id": r.id,
+            "name": r.full_name,
+            "notes": r.notes,
+            "unsigned": int(r.unsigned),
+            "unsigned_over_72h": int(r.overdue),
+            "signed_within_24h": int(r.within_24h),
+            "signed_24_to_72h": int(r.within_72h),
+            "signed_after_72h": int(r.later),
+            "on_time_rate": _rate(int(r.within_24h) + int(r.within_72h), r.notes),
+        }
+        for r in rows
+    ]
+    totals = {
+        key: sum(a[key] for a in authors)
+        for key in (
+            "notes",
+            "unsigned",
+            "unsigned_over_72h",
+            "signed_within_24h",
+            "signed_24_to_72h",
+            "signed_after_72h",
+        )
+    }
+    totals["on_time_rate"] = _rate(
+        totals["signed_within_24h"] + totals["signed_24_to_72h"], totals["notes"]
+    )
+    return {"from": filters.start, "to": filters.end, "authors": authors, "totals": totals}

@@ -66,6 +66,17 @@ def _caseload_chart(data: dict[str, Any]) -> Markup:
     return charts.bar_chart(items, "Sessions per week by counselor")
 
 
+def _documentation_chart(data: dict[str, Any]) -> Markup:
+    totals = data["totals"]
+    items = [
+        ("Signed ≤ 24 h", float(totals["signed_within_24h"])),
+        ("Signed 24–72 h", float(totals["signed_24_to_72h"])),
+        ("Signed > 72 h", float(totals["signed_after_72h"])),
+        ("Unsigned", float(totals["unsigned"])),
+    ]
+    return charts.bar_chart(items, "Notes by time to signature")
+
+
 REPORTS: dict[str, Report] = {
     r.slug: r
     for r in (

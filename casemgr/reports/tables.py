@@ -195,6 +195,37 @@ def caseload_tables(data: dict[str, Any]) -> list[Table]:
     ]
 
 
+def documentation_tables(data: dict[str, Any]) -> list[Table]:
+    """Tables of the documentation-timeliness report."""
+    headers = [
+        "Author",
+        "Notes",
+        "Unsigned",
+        "Unsigned > 72 h",
+        "Signed ≤ 24 h",
+        "Signed 24–72 h",
+        "Signed > 72 h",
+        "On time",
+    ]
+
+    def row(name: str, r: dict[str, Any]) -> list[str]:
+        return [
+            name,
+            fmt(r["notes"]),
+            fmt(r["unsigned"]),
+            fmt(r["unsigned_over_72h"]),
+            fmt(r["signed_within_24h"]),
+            fmt(r["signed_24_to_72h"]),
+            fmt(r["signed_after_72h"]),
+            pct(r["on_time_rate"]),
+        ]
+
+    rows = [row(a["name"], a) for a in data["authors"]]
+    if rows:
+        rows.append(row("All authors", data["totals"]))
+    return [Table("Documentation timeliness", headers, rows)]
+
+
 def to_csv(tables: list[Table], preamble: list[str] | None = None) -> str:
     """Write the tables as CSV: a title row, the header row and the rows of each."""
     out = io.StringIO()

@@ -313,3 +313,45 @@ def test_census_shows_places_in_use_against_capacity(counselors) -> None:
     assert (places["inpatient"]["capacity"], places["inpatient"]["occupied"]) == (10, 1)
     assert places["inpatient"]["free"] == 9
     assert (places["outpatient"]["capacity"], places["outpatient"]["occupied"]) == (None, 1)
+
+
+def test_documentation_timeliness_per_author(counselors) -> None:
+    from casemgr.therapy.models import Note
+
+    a, b = counselors
+    episode = admit(make_patient(), a, days_ago=20)
+    base = datetime.combine(today() - timedelta(days=10), datetime.min.time(), tzinfo=UTC)
+    body = {"data": "d", "assessment": "a", "plan": "p"}
+    # (author, hours after creation when signed or None, created days after base)
+    for author, signed_after, status in [
+        (a, 2, "signed"),
+        (a, 30, "signed"),
+        (a, 100, "signed"),
+        (a, None, "draft"),
+        (b, 10, "awaiting_cosign"),
+        (b, None, "draft"),
+    ]:
+        db.session.add(
+            Note(
+                episode_id=episode.id,
+                kind="progress",
+                format="DAP",
+                body=body,
+                status=status,
+                author_id=author.id,
+                created_at=base,
+                updated_at=base,
+                signed_at=None if signed_after is None else base + timedelta(hours=signed_after),
+            )
+        )
+    db.session.commit()
+    data = queries.documentation(ReportFilters(today() - timedelta(days=30), today()))
+    rows = {r["name"]: r for r in data["authors"]}
+    alex = rows["Alex A"]
+    assert (alex["notes"], alex["signed_within_24h"], alex["signed_24_to_72h"]) == (4, 1, 1)
+    assert (alex["signed_after_72h"], alex["unsigned"], alex["unsigned_over_72h"]) == (1, 1, 1)
+    assert alex["on_time_rate"] == 0.5
+    blair = rows["Blair B"]
+    assert (blair["notes"], blair["signed_within_24h"], blair["unsigned"]) == (2, 1, 1)
+    assert data["totals"]["notes"] == 6
+    assert data["totals"]["on_time_rate"] == 0.5
