@@ -9,16 +9,16 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from casemgr.assessments.models import DiagnosticAssessment, WithdrawalScore
 from casemgr.audit.services import record
 from casemgr.clinical import dsm5, withdrawal
 from casemgr.core.db import utcnow
 from casemgr.core.errors import Conflict, PermissionDenied, RuleViolation, field_error
-from casemgr.core.timeutil import local
 from casemgr.core.permissions import Role
+from casemgr.core.timeutil import local
 from casemgr.episodes import pathway
 from casemgr.episodes.models import Episode, Stage
 from casemgr.extensions import db
-from casemgr.assessments.models import DiagnosticAssessment, WithdrawalScore
 
 #: Roles that may acknowledge a severe-score alert (DESIGN.md §3: medical staff).
 MEDICAL_ROLES = ("physician", "nurse")

@@ -142,7 +142,7 @@ def _pathway(episode: Episode) -> dict[str, Any]:
 
 
 def _pathway_section(actor: Any, patient: Any, episodes: list[Episode]) -> dict[str, Any] | None:
-    """The stage panel on the chart: requirements and the move form (one query per check)."""
+    """Build the stage panel of the chart: requirements and the move form (a query per check)."""
     active = next((e for e in episodes if e.is_active), None)
     if active is None or not can(actor, Action.EPISODE_MOVE_STAGE):
         return None

@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from casemgr.clinical import taper
-from casemgr.core.schema import LINE, LONG, SHORT, ApiSchema, FormSchema, FormInt, Int, Text
+from casemgr.core.schema import LINE, LONG, SHORT, ApiSchema, FormInt, FormSchema, Int, Text
 from casemgr.medication.models import DOSE_STATUSES
 
 SOURCES = list(taper.EQUIVALENCE_TABLES)

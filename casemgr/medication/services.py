@@ -12,8 +12,8 @@ from casemgr.audit.services import record
 from casemgr.clinical import taper
 from casemgr.core.db import utcnow
 from casemgr.core.errors import Conflict, PermissionDenied, RuleViolation, field_error
-from casemgr.core.timeutil import local, today
 from casemgr.core.permissions import Role
+from casemgr.core.timeutil import local, today
 from casemgr.episodes import pathway
 from casemgr.episodes.models import Episode, Stage
 from casemgr.extensions import db

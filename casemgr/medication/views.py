@@ -175,7 +175,7 @@ def record_dose(plan_id: int) -> Any:
 
 
 def _chart_section(actor: Any, patient: Patient, episodes: list[Episode]) -> dict[str, Any] | None:
-    """The taper plans of the current episode and any waiver (two queries)."""
+    """Load the taper plans of the current episode and any waiver (two queries)."""
     if not can(actor, Action.CLINICAL_VIEW) or not episodes:
         return None
     episode = episodes[0]

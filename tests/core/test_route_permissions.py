@@ -20,7 +20,16 @@ from casemgr.core.permissions import Action, Role, can, declared_action
 from casemgr.extensions import db
 from casemgr.staff.services import issue_token
 from tests.conftest import TEST_SECRET, make_app
-from tests.factories import admit, make_patient, make_staff
+from tests.factories import (
+    admit,
+    make_diagnosis,
+    make_module,
+    make_patient,
+    make_score,
+    make_staff,
+    make_taper_plan,
+    make_treatment_plan,
+)
 
 #: Built once, without touching a database, only to enumerate the routes.
 _ROUTE_APP = make_app("sqlite://", SECRET_KEY=TEST_SECRET)
@@ -66,7 +75,15 @@ def world() -> dict[str, Any]:
     staff = {role: make_staff(role) for role in ROLES}
     patient = make_patient()
     episode = admit(patient, staff["counselor"], days_ago=10)
-    return {"staff": staff, "patient": patient, "episode": episode}
+    objects = {
+        # Signed already: signing again is a 409 for every role allowed to sign.
+        "diagnosis": make_diagnosis(episode, staff["physician"]),
+        "score": make_score(episode, staff["nurse"]),
+        "plan": make_taper_plan(episode, staff["physician"]),
+        "treatment_plan": make_treatment_plan(episode, staff["counselor"]),
+        "module": make_module(),
+    }
+    return {"staff": staff, "patient": patient, "episode": episode, **objects}
 
 
 def _url(rule: str, world: dict[str, Any]) -> str:
@@ -75,6 +92,11 @@ def _url(rule: str, world: dict[str, Any]) -> str:
         "patient_id": world["patient"].id,
         "episode_id": world["episode"].id,
         "staff_id": world["staff"]["nurse"].id,
+        "diagnosis_id": world["diagnosis"].id,
+        "score_id": world["score"].id,
+        "plan_id": world["plan"].id,
+        "treatment_plan_id": world["treatment_plan"].id,
+        "module_id": world["module"].id,
     }
 
     def fill(match: re.Match[str]) -> str:
