@@ -47,8 +47,7 @@ register_object("treatment_plan_id", _patient_of_plan)
 
 def present_decision(decision: LevelOfCareDecision) -> dict[str, Any]:
     """Add the level's name as its edition prints it."""
-    out = {c: getattr(decision, c) for c in LevelOfCareOut().fields}
-    out.pop("level_name")
+    out = {c: getattr(decision, c) for c in LevelOfCareOut().fields if c != "level_name"}
     out["level_name"] = asam.level_name(decision.level, decision.asam_edition)
     return out
 
