@@ -177,7 +177,8 @@ def move_stage(episode_id: int) -> Any:
         db.session.rollback()
         errors, status = dict(err.fields), err.status
         missing = list(err.extra.get("missing", []))
-        errors.setdefault("_form", []).append(err.message)
+        if not missing:  # a refusal for missing records is shown as their list instead
+            errors.setdefault("_form", []).append(err.message)
     else:
         flash(f"Moved to {episode.stage_enum.label}.", "success")
         return redirect(url_for("patients.chart", patient_id=episode.patient_id))
