@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from casemgr.audit.models import AuditEvent
+from casemgr.clinical import taper
+from casemgr.core.errors import RuleViolation
 from casemgr.core.timeutil import today
 from casemgr.episodes import services as episode_services
 from casemgr.extensions import db
@@ -235,6 +237,7 @@ def test_faster_taper_needs_a_physicians_reason(client: Any, w: dict[str, Any]) 
     assert "taper_plan.guideline_override" in actions
 
 
+@example(start=66, increment=Decimal("0.125"), percent=1, interval=28)  # refused: over 5 years
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -256,8 +259,18 @@ def test_stored_schedule_keeps_the_taper_invariants(
         "start_on": today(),
         "override_reason": "property test",
     }
+    physician, episode = w["staff"]["physician"], w["episode"]
+    pure = {k: v for k, v in params.items() if k != "override_reason"}
+    try:
+        taper.generate(taper.TaperParams(**pure))
+    except ValueError:
+        # Implausibly long schedules (over 5 years or 300 steps) are refused, never stored.
+        with pytest.raises(RuleViolation, match="more than"):
+            medication.create_plan(physician, episode, **params)
+        db.session.rollback()
+        return
     with db.session.begin_nested() as nested:
-        plan = medication.create_plan(w["staff"]["physician"], w["episode"], **params)
+        plan = medication.create_plan(physician, episode, **params)
         db.session.flush()
         db.session.expire(plan)
         doses = [s.daily_dose_mg for s in plan.steps]
