@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 from flask import current_app
 
+from casemgr.assessments import services as assessments
 from casemgr.core.timeutil import today
+from casemgr.education import services as education
 from casemgr.episodes import services as episodes
-from casemgr.episodes.models import STAGE_ORDER, Episode, StageChange
+from casemgr.episodes.models import STAGE_ORDER, Episode, Stage, StageChange
 from casemgr.extensions import db
+from casemgr.medication import services as medication
 from casemgr.patients import services as patients
+from casemgr.plans import services as plans
 from casemgr.staff import services as staff_services
 from casemgr.staff.models import Staff
 from casemgr.therapy.models import TherapySession
@@ -136,6 +141,13 @@ def seed() -> bool:
             email=f"{username}@demo.casemgr.invalid",
         )
     supervisor = staff["supervisor"]
+    for title, topic, minutes in EDUCATION_CATALOGUE:
+        education.create_module(
+            staff["admin"], title=title, topic=topic, minutes=minutes, core=True
+        )
+    education.create_module(
+        staff["admin"], title="Sleep without pills", topic="Wellbeing", minutes=45, core=False
+    )
     counselor_pool = [staff["counselor.jones"], staff["counselor.smith"]]
     now_day = today()
     for i in range(30):
@@ -171,6 +183,7 @@ def seed() -> bool:
         episode.stage_changes[0].at = _at(admitted, 9)  # the admission row, dated as it happened
         los = min(rng.choice((28, 45, 60, 90, 92, 100)), days_in) if discharged else days_in
         _walk_stages(episode, supervisor, min(los, 90), rng)
+        _clinical_records(episode, staff, counselor, rng)
         _sessions(episode, counselor, los, rng, at_risk=i in (3, 7))
         if discharged:
             episodes.discharge(
@@ -183,6 +196,100 @@ def seed() -> bool:
             )
     db.session.flush()
     return True
+
+
+#: The demo program's core curriculum (title, topic, minutes).
+EDUCATION_CATALOGUE: tuple[tuple[str, str, int], ...] = (
+    ("How addiction develops", "Addiction", 60),
+    ("How benzodiazepines act on the body", "Pharmacology", 45),
+    ("Withdrawal and tapering", "Medical", 45),
+    ("Triggers and coping", "Skills", 60),
+    ("Relapse prevention", "Skills", 60),
+    ("Family and support", "Family", 60),
+)
+
+
+def _clinical_records(
+    episode: Episode, staff: dict[str, Staff], counselor: Staff, rng: random.Random
+) -> None:
+    """Give an episode the records each stage it has left requires (DESIGN.md §2)."""
+    reached = Stage(episode.stage).position
+    physician, nurse = staff["dr.patel"], staff["nurse.kim"]
+    start = episode.admitted_on
+    if reached > Stage.DIAGNOSIS.position:
+        assessments.record_diagnosis(
+            physician,
+            episode,
+            criteria=sorted(rng.sample(range(1, 12), rng.randrange(4, 9))),
+            medical_supervision=False,
+            physical_evaluation="Vital signs stable; mild tremor; no seizure history.",
+            psychological_evaluation="Anxious mood, oriented, no suicidal ideation.",
+            co_occurring=rng.choice(([], ["F41.1"], ["F32.1"])),
+            sign=True,
+        )
+        plans.decide_level_of_care(
+            physician,
+            episode,
+            asam_edition=4,
+            dimensions={"1": 2, "2": 1, "3": 2, "4": 3, "5": 3, "6": 2},
+            level="3.5",
+            rationale="High relapse risk and an unsupportive home environment.",
+            effective_on=start,
+        )
+    if reached > Stage.DETOX.position:
+        assessments.record_withdrawal_score(
+            nurse,
+            episode,
+            instrument="CIWA-B" if episode.primary_substance == 13 else "COWS",
+            items=[1] * 8 + [0] * 14 if episode.primary_substance == 13 else [1] * 6 + [0] * 5,
+            assessed_at=_at(start, 10),
+        )
+    if reached > Stage.TAPER.position:
+        if episode.primary_substance == 13:
+            medication.create_plan(
+                physician,
+                episode,
+                medication="clonazepam",
+                start_dose_mg=Decimal(2),
+                reduction_percent=Decimal(10),
+                interval_days=14,
+                dose_increment_mg=Decimal("0.125"),
+                start_on=start + timedelta(days=3),
+            )
+        else:
+            medication.waive_taper(physician, episode, "No benzodiazepine dependence.")
+    if reached > Stage.PLAN.position:
+        plan = plans.write_plan(
+            counselor,
+            episode,
+            [
+                {
+                    "description": "Substance use disorder",
+                    "goals": [
+                        {
+                            "description": "Sustain abstinence",
+                            "objectives": [
+                                {
+                                    "description": "Attend every group session",
+                                    "target_date": start + timedelta(days=60),
+                                    "interventions": ["CBT", "Relapse-prevention group"],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
+        )
+        plans.sign_plan(counselor, plan)
+    if reached > Stage.EDUCATION.position:
+        for module in education.modules():
+            if module.core:
+                education.record_delivery(
+                    counselor,
+                    episode,
+                    module_id=module.id,
+                    delivered_on=min(start + timedelta(days=20), today()),
+                )
 
 
 def _walk_stages(episode: Episode, by: Staff, days_in: int, rng: random.Random) -> None:

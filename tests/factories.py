@@ -97,3 +97,125 @@ def therapy_record(episode: Episode, counselor: Staff) -> tuple[Any, Any]:
     )
     db.session.commit()
     return session, session.note
+
+
+# --- Clinical pathway records (issue 3), built through the real services ------------------
+
+
+def make_diagnosis(episode: Episode, author: Staff, *, sign: bool = True, **fields: Any) -> Any:
+    """Record a DSM-5 assessment (moderate, signed unless told otherwise)."""
+    from casemgr.assessments import services
+
+    values: dict[str, Any] = {
+        "criteria": [1, 2, 4, 10, 11],
+        "medical_supervision": False,
+        "physical_evaluation": "Tremor, BP 150/95.",
+        "psychological_evaluation": "Anxious, oriented.",
+        "co_occurring": ["F41.1"],
+        "sign": sign,
+    }
+    values.update(fields)
+    assessment = services.record_diagnosis(author, episode, **values)
+    db.session.commit()
+    return assessment
+
+
+def make_score(episode: Episode, by: Staff, items: list[int] | None = None, **fields: Any) -> Any:
+    """Record a withdrawal score (a mild CIWA-B unless items are given)."""
+    from casemgr.assessments import services
+
+    score = services.record_withdrawal_score(
+        by,
+        episode,
+        instrument=fields.pop("instrument", "CIWA-B"),
+        items=items if items is not None else [1] * 10 + [0] * 12,
+        **fields,
+    )
+    db.session.commit()
+    return score
+
+
+def make_level_of_care(episode: Episode, by: Staff, **fields: Any) -> Any:
+    """Record a level-of-care decision (ASAM 4th edition 3.5, residential)."""
+    from casemgr.plans import services
+
+    values: dict[str, Any] = {
+        "asam_edition": 4,
+        "dimensions": {"1": 2, "2": 1, "3": 2, "4": 3, "5": 3, "6": 2},
+        "level": "3.5",
+        "rationale": "Relapse risk and home environment.",
+        "effective_on": episode.admitted_on,
+    }
+    values.update(fields)
+    decision = services.decide_level_of_care(by, episode, **values)
+    db.session.commit()
+    return decision
+
+
+def make_taper_plan(episode: Episode, physician: Staff, **fields: Any) -> Any:
+    """Order a guideline-paced clonazepam taper."""
+    from decimal import Decimal
+
+    from casemgr.medication import services
+
+    values: dict[str, Any] = {
+        "medication": "clonazepam",
+        "start_dose_mg": Decimal("2"),
+        "reduction_percent": Decimal("10"),
+        "interval_days": 14,
+        "dose_increment_mg": Decimal("0.125"),
+        "start_on": today(),
+    }
+    values.update(fields)
+    plan = services.create_plan(physician, episode, **values)
+    db.session.commit()
+    return plan
+
+
+def plan_tree(target: date | None = None) -> list[dict[str, Any]]:
+    """Return a one-problem, one-goal treatment plan body (as the schema loads it)."""
+    return [
+        {
+            "description": "Benzodiazepine dependence",
+            "goals": [
+                {
+                    "description": "Stay abstinent",
+                    "objectives": [
+                        {
+                            "description": "Attend every group",
+                            "target_date": target or today() + timedelta(days=30),
+                            "interventions": ["CBT twice a week"],
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
+
+
+def make_treatment_plan(episode: Episode, author: Staff, *, sign: bool = True) -> Any:
+    """Write (and sign) a treatment plan."""
+    from casemgr.plans import services
+
+    plan = services.write_plan(author, episode, plan_tree())
+    if sign:
+        services.sign_plan(author, plan)
+    db.session.commit()
+    return plan
+
+
+def make_module(*, core: bool = True, **fields: Any) -> Any:
+    """Add an education module."""
+    from casemgr.education.models import EducationModule
+
+    n = next(_counter)
+    module = EducationModule(
+        title=fields.pop("title", f"Module {n}"),
+        topic=fields.pop("topic", "Recovery"),
+        minutes=fields.pop("minutes", 45),
+        core=core,
+        **fields,
+    )
+    db.session.add(module)
+    db.session.commit()
+    return module

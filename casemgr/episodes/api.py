@@ -21,6 +21,7 @@ from casemgr.episodes.schemas import (
     EpisodeOut,
     EpisodeQuery,
     StageHistoryOut,
+    StageMoveIn,
 )
 from casemgr.extensions import db
 
@@ -90,3 +91,15 @@ def discharge(data: dict[str, Any], episode_id: int) -> dict[str, Any]:
     services.discharge(current_user, episode, **data)
     db.session.commit()
     return queries.present(episode, False)
+
+
+@blp.route("/episodes/<int:episode_id>/stage", methods=["POST"])
+@blp.arguments(StageMoveIn)
+@blp.response(200, EpisodeOut)
+@requires(Action.EPISODE_MOVE_STAGE)
+def move_stage(data: dict[str, Any], episode_id: int) -> dict[str, Any]:
+    """Move the episode to another stage (409 with ``missing`` when requirements are unmet)."""
+    episode = get_episode(current_user, episode_id, action="")
+    services.move_stage(current_user, episode, **data)
+    db.session.commit()
+    return queries.present(episode, queries.is_at_risk(episode))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +43,32 @@ PLAIN_FIELDS = (
 )
 
 
-def present(episode: Episode, at_risk: bool) -> dict[str, Any]:
+#: SQL expression factory for an episode's current level of care on a day, installed by the
+#: plans domain (which owns level-of-care decisions; episodes must not import it).
+_level_of_care: list[Callable[[date], sa.ColumnElement[Any]]] = []
+_UNSET: Any = object()
+
+
+def install_level_of_care(expr: Callable[[date], sa.ColumnElement[Any]]) -> None:
+    """Let the plans domain supply the current-level expression (latest effective decision)."""
+    _level_of_care[:] = [expr]
+
+
+def level_of_care_column() -> sa.ColumnElement[Any]:
+    """Return the current level of care as a labelled column (NULL before any decision)."""
+    if not _level_of_care:
+        return sa.null().label("level_of_care")
+    return _level_of_care[0](today()).label("level_of_care")
+
+
+def current_level_of_care(episode: Episode) -> str | None:
+    """Return one episode's current level of care (one query)."""
+    if not _level_of_care:
+        return None
+    return db.session.scalar(sa.select(level_of_care_column()).where(Episode.id == episode.id))
+
+
+def present(episode: Episode, at_risk: bool, level_of_care: Any = _UNSET) -> dict[str, Any]:
     """Build the episode representation of shared/API.md with its derived figures."""
     figures = stay_figures(
         episode.admitted_on, episode.discharged_on, episode.los_target_days, today()
@@ -49,7 +76,9 @@ def present(episode: Episode, at_risk: bool) -> dict[str, Any]:
     out = {name: getattr(episode, name) for name in PLAIN_FIELDS}
     out.update(asdict(figures))
     out["at_risk"] = bool(at_risk)
-    out["level_of_care"] = None  # set by plans.queries once decisions exist
+    if level_of_care is _UNSET:
+        level_of_care = current_level_of_care(episode)
+    out["level_of_care"] = level_of_care
     return out
 
 
@@ -82,13 +111,13 @@ def list_episodes(
     where = sa.and_(*conditions)
     total = db.session.scalar(sa.select(sa.func.count(Episode.id)).where(where)) or 0
     rows = db.session.execute(
-        sa.select(Episode, risk.label("at_risk"))
+        sa.select(Episode, risk.label("at_risk"), level_of_care_column())
         .where(where)
         .order_by(Episode.admitted_on.desc(), Episode.id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    items = [present(row.Episode, row.at_risk) for row in rows]
+    items = [present(row.Episode, row.at_risk, row.level_of_care) for row in rows]
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 

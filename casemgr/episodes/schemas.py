@@ -7,7 +7,15 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from casemgr.clinical import teds
-from casemgr.core.schema import ApiSchema, FormSchema, Int, PageArgs, code_field, id_field
+from casemgr.core.schema import (
+    ApiSchema,
+    FormSchema,
+    Int,
+    PageArgs,
+    Text,
+    code_field,
+    id_field,
+)
 from casemgr.episodes.models import STAGE_VALUES
 
 #: TEDS NOPRIOR: 0 to 5 (5 = five or more) prior treatment episodes.
@@ -58,6 +66,21 @@ def discharge_fields(form: bool = False) -> dict[str, Any]:
 
 DischargeIn = ApiSchema.from_dict(discharge_fields(), name="DischargeIn")
 DischargeForm = FormSchema.from_dict(discharge_fields(form=True), name="DischargeForm")
+
+
+def stage_move_fields(form: bool = False) -> dict[str, Any]:
+    """Build the stage-move fields for the API and the chart's form."""
+    return {
+        "to_stage": fields.String(required=True, validate=validate.OneOf(list(STAGE_VALUES))),
+        "reason": Text(500, load_default=None, allow_none=True),
+        "override": fields.Boolean(
+            load_default=False, **({} if form else {"truthy": {True}, "falsy": {False}})
+        ),
+    }
+
+
+StageMoveIn = ApiSchema.from_dict(stage_move_fields(), name="StageMoveIn")
+StageMoveForm = FormSchema.from_dict(stage_move_fields(form=True), name="StageMoveForm")
 
 
 class EpisodeQuery(PageArgs):

@@ -14,7 +14,7 @@ from casemgr.core.db import utcnow
 from casemgr.core.errors import Conflict, PermissionDenied, RuleViolation, field_error
 from casemgr.core.timeutil import program_zone, today
 from casemgr.episodes import pathway
-from casemgr.episodes.models import CareTeamMember, Episode, Stage, StageChange
+from casemgr.episodes.models import STAGE_ORDER, CareTeamMember, Episode, Stage, StageChange
 from casemgr.extensions import db
 from casemgr.patients.models import Patient
 from casemgr.staff.models import Staff
@@ -158,11 +158,13 @@ def move_stage(
     is_supervisor = actor.has_role("supervisor")
     if override and not is_supervisor:
         raise PermissionDenied("Only a supervisor may override stage requirements.")
-    rule = pathway.EXIT_RULES[current]
     moving_forward = target.position > current.position
-    allowed_roles = {r.value for r in rule.roles}
-    if moving_forward and allowed_roles and not (actor.role_names & allowed_roles or is_supervisor):
-        raise PermissionDenied(f"Only medical staff may move a patient out of {current.label}.")
+    # Leaving a medical stage forward, or skipping over one, is for its allowed roles only.
+    exited = STAGE_ORDER[current.position : target.position] if moving_forward else ()
+    for stage in exited:
+        allowed_roles = {r.value for r in pathway.EXIT_RULES[stage].roles}
+        if allowed_roles and not (actor.role_names & allowed_roles or is_supervisor):
+            raise PermissionDenied(f"Only medical staff may move a patient out of {stage.label}.")
     if moving_forward and not override:
         missing = pathway.missing_requirements(episode, current)
         if missing:

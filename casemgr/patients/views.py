@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from casemgr.audit.services import record
 from casemgr.clinical import teds
 from casemgr.core.errors import CasemgrError, Conflict
-from casemgr.core.forms import submit
+from casemgr.core.forms import run_form
 from casemgr.core.permissions import Action, requires
 from casemgr.core.schema import form_errors
 from casemgr.core.timeutil import today
@@ -80,7 +80,7 @@ def new() -> Any:
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         form = request.form.to_dict()
-        patient, errors = submit(
+        patient, errors, _status = run_form(
             PatientForm(),
             _form_data(),
             lambda data: services.create_patient(current_user, **data),

@@ -21,7 +21,7 @@ from marshmallow import ValidationError
 
 from casemgr.audit.services import record
 from casemgr.core.errors import CasemgrError, NotFound, RateLimited
-from casemgr.core.forms import submit
+from casemgr.core.forms import run_form
 from casemgr.core.permissions import Action, Role, public, requires
 from casemgr.core.schema import form_errors
 from casemgr.extensions import db, login_rate_limit
@@ -169,7 +169,7 @@ def staff_new() -> Any:
         raw = {**request.form.to_dict(), "roles": request.form.getlist("roles")}
         raw["needs_cosign"] = "needs_cosign" in request.form
         raw["email"] = raw.get("email") or None
-        staff, errors = submit(
+        staff, errors, _status = run_form(
             StaffCreateForm(), raw, lambda data: services.create_staff(current_user, **data)
         )
         if staff is not None:
@@ -204,7 +204,7 @@ def staff_edit(staff_id: int) -> Any:
             "needs_cosign": "needs_cosign" in request.form,
         }
         form = {**raw, "email": raw["email"] or ""}
-        saved, errors = submit(
+        saved, errors, _status = run_form(
             StaffUpdateForm(), raw, lambda data: services.update_staff(current_user, staff, **data)
         )
         if saved is not None:

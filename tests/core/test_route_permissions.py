@@ -20,7 +20,17 @@ from casemgr.core.permissions import Action, Role, can, declared_action
 from casemgr.extensions import db
 from casemgr.staff.services import issue_token
 from tests.conftest import TEST_SECRET, make_app
-from tests.factories import admit, make_patient, make_staff, therapy_record
+from tests.factories import (
+    admit,
+    make_diagnosis,
+    make_module,
+    make_patient,
+    make_score,
+    make_staff,
+    make_taper_plan,
+    make_treatment_plan,
+    therapy_record,
+)
 from tests.intake.builders import make_coverage, make_inquiry
 
 #: Built once, without touching a database, only to enumerate the routes.
@@ -57,7 +67,18 @@ def test_every_route_declares_an_action() -> None:
 def test_every_object_kind_has_an_id_in_the_walk() -> None:
     """A new register_object() name must get an object in the walk's world, or this fails."""
     url_args = {name for _, rule, _ in ROUTES for name in OBJECT_RESOLVERS if f"{name}>" in rule}
-    assert url_args <= {"patient_id", "episode_id", "session_id", "note_id", "coverage_id"}
+    covered = {
+        "patient_id",
+        "episode_id",
+        "session_id",
+        "note_id",
+        "coverage_id",
+        "diagnosis_id",
+        "score_id",
+        "plan_id",
+        "treatment_plan_id",
+    }
+    assert url_args <= covered
 
 
 def test_walk_covers_the_api_and_the_pages() -> None:
@@ -73,17 +94,28 @@ def world() -> dict[str, Any]:
     staff = {role: make_staff(role) for role in ROLES}
     patient = make_patient()
     episode = admit(patient, staff["counselor"], days_ago=10)
-    inquiry = make_inquiry()
-    coverage = make_coverage(patient)
-    session, note = therapy_record(episode, staff["counselor"])
+    objects = {
+        "inquiry": make_inquiry(),
+        "module": make_module(),
+        **_patient_records(patient, episode, staff, staff["counselor"]),
+    }
+    return {"staff": staff, "patient": patient, "episode": episode, **objects}
+
+
+def _patient_records(
+    patient: Any, episode: Any, staff: dict[str, Any], counselor: Any
+) -> dict[str, Any]:
+    """Create one of every record kind that belongs to a patient's chart."""
+    session, note = therapy_record(episode, counselor)
     return {
-        "staff": staff,
-        "patient": patient,
-        "episode": episode,
-        "inquiry": inquiry,
-        "coverage": coverage,
+        "coverage": make_coverage(patient),
         "session": session,
         "note": note,
+        # Signed already: signing again is a 409 for every role allowed to sign.
+        "diagnosis": make_diagnosis(episode, staff["physician"]),
+        "score": make_score(episode, staff["nurse"]),
+        "plan": make_taper_plan(episode, staff["physician"]),
+        "treatment_plan": make_treatment_plan(episode, counselor),
     }
 
 
@@ -98,6 +130,11 @@ def _url(rule: str, world: dict[str, Any]) -> str:
         "category": "inpatient",
         "session_id": world["session"].id,
         "note_id": world["note"].id,
+        "diagnosis_id": world["diagnosis"].id,
+        "score_id": world["score"].id,
+        "plan_id": world["plan"].id,
+        "treatment_plan_id": world["treatment_plan"].id,
+        "module_id": world["module"].id,
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -255,14 +292,11 @@ def test_counselor_cannot_reach_another_care_team_by_changing_the_id(
     other_counselor = make_staff("counselor")
     stranger = make_patient()
     other_episode = admit(stranger, other_counselor, days_ago=3)
-    session, note = therapy_record(other_episode, other_counselor)
     world = {
         **world,
         "patient": stranger,
         "episode": other_episode,
-        "session": session,
-        "note": note,
-        "coverage": make_coverage(stranger),
+        **_patient_records(stranger, other_episode, world["staff"], other_counselor),
     }
     response = _request(client, method, _url(rule, world), "counselor", world, endpoint)
     assert response.status_code == 403

@@ -15,7 +15,14 @@ from casemgr.core.timeutil import today
 from casemgr.episodes import pathway, services
 from casemgr.episodes.models import Episode, Stage, StageChange
 from casemgr.extensions import db
-from tests.factories import admit, make_patient, make_staff
+from tests.factories import (
+    admit,
+    make_diagnosis,
+    make_level_of_care,
+    make_patient,
+    make_score,
+    make_staff,
+)
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -134,8 +141,16 @@ def test_discharge_closes_episode_and_records_history(counselor) -> None:
         services.discharge(counselor, episode, discharged_on=today(), reason=1)
 
 
+def _diagnosed(episode: Episode) -> Episode:
+    """Give an episode what leaving diagnosis needs: a signed assessment and a level of care."""
+    physician = make_staff("physician")
+    make_diagnosis(episode, physician)
+    make_level_of_care(episode, physician)
+    return episode
+
+
 def test_forward_move_by_one_stage_needs_no_reason(counselor) -> None:
-    episode = admit(make_patient(), counselor)
+    episode = _diagnosed(admit(make_patient(), counselor))
     change = services.move_stage(counselor, episode, "detox")
     assert (change.from_stage, change.to_stage, change.override) == ("diagnosis", "detox", False)
     assert episode.stage == "detox"
@@ -143,16 +158,26 @@ def test_forward_move_by_one_stage_needs_no_reason(counselor) -> None:
 
 @pytest.mark.parametrize("target", ["taper", "therapy"])
 def test_skipping_a_stage_needs_a_reason(counselor, target: str) -> None:
-    episode = admit(make_patient(), counselor)
+    # Skipping detox (and taper) is a medical decision, so a physician makes it here.
+    physician = make_staff("physician")
+    episode = _diagnosed(admit(make_patient(), counselor))
     with pytest.raises(RuleViolation) as err:
-        services.move_stage(counselor, episode, target)
+        services.move_stage(physician, episode, target)
     assert "reason" in err.value.fields
-    services.move_stage(counselor, episode, target, reason="No physical dependence")
+    services.move_stage(physician, episode, target, reason="No physical dependence")
     assert episode.stage == target
 
 
+@pytest.mark.parametrize("target", ["taper", "plan", "therapy"])
+def test_counselor_cannot_skip_over_a_medical_stage(counselor, target: str) -> None:
+    episode = _diagnosed(admit(make_patient(), counselor))
+    with pytest.raises(PermissionDenied):
+        services.move_stage(counselor, episode, target, reason="No physical dependence")
+    assert episode.stage == "diagnosis"
+
+
 def test_going_back_needs_a_reason(counselor) -> None:
-    episode = admit(make_patient(), counselor)
+    episode = _diagnosed(admit(make_patient(), counselor))
     services.move_stage(counselor, episode, "detox")
     with pytest.raises(RuleViolation):
         services.move_stage(counselor, episode, "diagnosis")
@@ -194,7 +219,7 @@ def test_unmet_requirements_refuse_with_their_codes(counselor) -> None:
     episode = admit(make_patient(), counselor)
     with pytest.raises(Conflict) as err:
         services.move_stage(counselor, episode, "detox")
-    assert err.value.extra["missing"] == ["signed_diagnosis"]
+    assert err.value.extra["missing"] == ["signed_diagnosis", "level_of_care"]
     assert episode.stage == "diagnosis"
 
 
@@ -219,7 +244,9 @@ def test_medical_only_exit_refuses_counselor(counselor) -> None:
     services.move_stage(make_staff("supervisor"), episode, "detox", reason="r", override=True)
     with pytest.raises(PermissionDenied):
         services.move_stage(counselor, episode, "taper")
-    services.move_stage(make_staff("nurse"), episode, "taper")
+    nurse = make_staff("nurse")
+    make_score(episode, nurse)
+    services.move_stage(nurse, episode, "taper")
     assert episode.stage == "taper"
 
 

@@ -216,12 +216,14 @@ def test_chart_query_count_does_not_grow_with_history(client) -> None:
     with count_queries() as few:
         client.get(f"/patients/{patient.id}")
     services.discharge(counselor, episode, discharged_on=today() - timedelta(days=150), reason=1)
+    supervisor = make_staff("supervisor")
     for days in (100, 50):
         ep = admit(patient, counselor, days_ago=days)
-        services.move_stage(counselor, ep, "detox")
+        services.move_stage(supervisor, ep, "detox", reason="Assessed elsewhere", override=True)
         services.discharge(
             counselor, ep, discharged_on=today() - timedelta(days=days - 10), reason=2
         )
+    admit(patient, counselor, days_ago=5)  # an active episode again, as in the first read
     db.session.commit()
     with count_queries() as many:
         client.get(f"/patients/{patient.id}")

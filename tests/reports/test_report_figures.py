@@ -211,7 +211,7 @@ def test_census_counts_active_by_stage_setting_and_counselor(counselors) -> None
     e1 = admit(make_patient(), a, days_ago=3)
     admit(make_patient(), a, days_ago=5, service_setting=7)
     admit(make_patient(), b, days_ago=8)
-    services.move_stage(a, e1, "detox")
+    services.move_stage(make_staff("supervisor"), e1, "detox", reason="census test", override=True)
     closed = admit(make_patient(), b, days_ago=20)
     services.discharge(b, closed, discharged_on=today(), reason=1)
     db.session.commit()

@@ -1,0 +1,1 @@
+"""Assessments: DSM-5 diagnostic assessments and withdrawal scores with their alerts."""

@@ -1,0 +1,1 @@
+"""Education: the program's module catalogue and what each episode has been taught."""

@@ -1,0 +1,1 @@
+"""Medication: benzodiazepine taper plans, their schedules and the doses given."""

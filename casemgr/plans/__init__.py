@@ -1,0 +1,1 @@
+"""Plans: treatment plans (versioned, signed) and level-of-care decisions."""
