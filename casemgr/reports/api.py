@@ -28,6 +28,7 @@ class ReportArgs(ApiSchema):
     end = fields.Date(data_key="to")
     counselor_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     setting = fields.String(validate=validate.OneOf(list(SETTINGS)))
+    level = fields.String(validate=validate.Length(max=10))
     format = fields.String(validate=validate.OneOf(["json", "csv"]))
 
 
@@ -45,6 +46,7 @@ def _answer(report: Report, args: dict[str, Any]) -> Any:
         "to": args.get("end"),
         "counselor_id": args.get("counselor_id"),
         "setting": args.get("setting"),
+        "level": args.get("level"),
     }
     filters, _ = parse_filters(
         {

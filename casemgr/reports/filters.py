@@ -30,6 +30,7 @@ class ReportFilters:
     end: date
     counselor_id: int | None = None
     setting: str | None = None
+    level: str | None = None
 
     def episode_conditions(self) -> list[sa.ColumnElement[bool]]:
         """Return the WHERE conditions on episodes for counselor and setting."""
@@ -38,6 +39,8 @@ class ReportFilters:
             conditions.append(Episode.primary_counselor_id == self.counselor_id)
         if self.setting:
             conditions.append(Episode.service_setting.in_(SETTINGS[self.setting]))
+        if self.level:
+            conditions.append(level_of_care_expr() == self.level)
         return conditions
 
     def as_query(self) -> dict[str, Any]:
@@ -47,6 +50,8 @@ class ReportFilters:
             out["counselor_id"] = self.counselor_id
         if self.setting:
             out["setting"] = self.setting
+        if self.level:
+            out["level"] = self.level
         return out
 
 
@@ -61,6 +66,7 @@ class FilterArgs(FormSchema):
     setting = fields.String(
         load_default=None, allow_none=True, validate=validate.OneOf(list(SETTINGS))
     )
+    level = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=10))
     format = fields.String(load_default="html", validate=validate.OneOf(["html", "csv", "json"]))
 
     @validates_schema
@@ -81,4 +87,19 @@ def parse_filters(args: dict[str, Any]) -> tuple[ReportFilters, str]:
     counselor_id = data["counselor_id"]
     if counselor_id and db.session.get(Staff, counselor_id) is None:
         raise ValidationError({"counselor_id": ["No such counselor."]})
-    return ReportFilters(start, end, counselor_id, data["setting"]), data["format"]
+    return ReportFilters(start, end, counselor_id, data["setting"], data["level"]), data["format"]
+
+
+def level_of_care_expr() -> sa.ScalarSelect[str]:
+    """Return the episode's level of care in SQL: at discharge if discharged, else today's."""
+    from casemgr.plans.models import LevelOfCareDecision
+
+    on = sa.func.coalesce(Episode.discharged_on, sa.literal(today(), sa.Date))
+    return (
+        sa.select(LevelOfCareDecision.level)
+        .where(LevelOfCareDecision.episode_id == Episode.id, LevelOfCareDecision.effective_on <= on)
+        .order_by(LevelOfCareDecision.effective_on.desc(), LevelOfCareDecision.id.desc())
+        .limit(1)
+        .correlate(Episode)
+        .scalar_subquery()
+    )

@@ -19,7 +19,12 @@ from casemgr.core.timeutil import today
 from casemgr.episodes.models import TREATMENT_STAGES, Episode, StageChange
 from casemgr.extensions import db
 from casemgr.intake.queries import occupancy
-from casemgr.reports.filters import INPATIENT_SETTINGS, SETTINGS, ReportFilters
+from casemgr.reports.filters import (
+    INPATIENT_SETTINGS,
+    SETTINGS,
+    ReportFilters,
+    level_of_care_expr,
+)
 from casemgr.staff.models import Staff
 from casemgr.therapy.models import PRESENT, TherapySession
 from casemgr.therapy.queries import at_risk_expr
@@ -82,6 +87,10 @@ def census(filters: ReportFilters) -> dict[str, Any]:
             .order_by(sa.desc("n"), Staff.full_name)
         )
     ]
+    level = sa.func.coalesce(level_of_care_expr(), "none").label("level")
+    by_level = dict(
+        db.session.execute(sa.select(level, sa.func.count()).where(*active).group_by(level)).all()
+    )
     places = [
         {
             "category": o.category,
@@ -98,6 +107,7 @@ def census(filters: ReportFilters) -> dict[str, Any]:
         "places": places,
         "by_stage": by_stage,
         "by_setting": by_setting,
+        "by_level_of_care": by_level,
         "by_counselor": by_counselor,
     }
 
@@ -140,6 +150,13 @@ def length_of_stay(filters: ReportFilters) -> dict[str, Any]:
         sa.select(setting, sa.func.count(), sa.func.sum(met)).where(*discharged).group_by(setting)
     ):
         by_setting[label] = {"discharges": n, "met_target": int(m or 0)}
+    level = sa.func.coalesce(level_of_care_expr(), "none").label("level")
+    by_level = {
+        lvl: {"discharges": n, "met_target": int(m or 0)}
+        for lvl, n, m in db.session.execute(
+            sa.select(level, sa.func.count(), sa.func.sum(met)).where(*discharged).group_by(level)
+        )
+    }
     by_counselor = [
         {
             "counselor_id": row.id,
@@ -172,6 +189,8 @@ def length_of_stay(filters: ReportFilters) -> dict[str, Any]:
         "by_reason": {k: v["discharges"] for k, v in by_reason.items()},
         "by_reason_detail": by_reason,
         "by_setting": by_setting,
+        "by_level_of_care": {k: v["discharges"] for k, v in by_level.items()},
+        "by_level_of_care_detail": by_level,
         "by_counselor": by_counselor,
         "distribution": los_distribution(discharged),
         "active": active_progress(filters),

@@ -34,6 +34,11 @@ def pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
+def _level_label(level: str) -> str:
+    """Show an ASAM level, or say that no decision was recorded."""
+    return "No decision recorded" if level == "none" else f"Level {level}"
+
+
 def census_tables(data: dict[str, Any]) -> list[Table]:
     """Tables of the census report."""
     stage = Table(
@@ -66,7 +71,12 @@ def census_tables(data: dict[str, Any]) -> list[Table]:
             for p in data["places"]
         ],
     )
-    return [stage, setting, counselor, places]
+    levels = Table(
+        "By level of care (ASAM)",
+        ["Level", "Active"],
+        [[_level_label(lvl), fmt(n)] for lvl, n in sorted(data["by_level_of_care"].items())],
+    )
+    return [stage, setting, levels, counselor, places]
 
 
 def los_tables(data: dict[str, Any]) -> list[Table]:
@@ -103,6 +113,14 @@ def los_tables(data: dict[str, Any]) -> list[Table]:
             for label, v in data["by_setting"].items()
         ],
     )
+    levels = Table(
+        "By level of care at discharge",
+        ["Level", "Discharges", "Met target"],
+        [
+            [_level_label(lvl), fmt(v["discharges"]), fmt(v["met_target"])]
+            for lvl, v in sorted(data["by_level_of_care_detail"].items())
+        ],
+    )
     counselors = Table(
         "By counselor",
         ["Counselor", "Discharges", "Met target", "Rate"],
@@ -121,7 +139,7 @@ def los_tables(data: dict[str, Any]) -> list[Table]:
             ["Past target", fmt(active["past_target"])],
         ],
     )
-    return [summary, bands, reasons, settings, counselors, progress]
+    return [summary, bands, reasons, settings, levels, counselors, progress]
 
 
 def retention_tables(data: dict[str, Any]) -> list[Table]:

@@ -77,6 +77,7 @@ def _page(report: Report) -> Any:
             "to": filters.end.isoformat(),
             "counselor_id": filters.counselor_id or "",
             "setting": filters.setting or "",
+            "level": filters.level or "",
         },
         query=filters.as_query(),
     )

@@ -355,3 +355,45 @@ def test_documentation_timeliness_per_author(counselors) -> None:
     assert (blair["notes"], blair["signed_within_24h"], blair["unsigned"]) == (2, 1, 1)
     assert data["totals"]["notes"] == 6
     assert data["totals"]["on_time_rate"] == 0.5
+
+
+def test_level_of_care_splits_use_the_level_in_effect(counselors) -> None:
+    from tests.factories import make_level_of_care
+
+    a, _ = counselors
+    physician = make_staff("physician")
+    active = admit(make_patient(), a, days_ago=20)
+    make_level_of_care(active, physician, level="3.5", effective_on=today() - timedelta(days=19))
+    make_level_of_care(
+        active,
+        physician,
+        level="2.1",
+        effective_on=today() - timedelta(days=2),
+        discrepancy_reason="Stepping down after a stable residential stay",
+    )
+    admit(make_patient(), a, days_ago=4)  # no decision yet
+    closed = services.admit(
+        a,
+        make_patient(),
+        admitted_on=date(2025, 1, 1),
+        primary_counselor_id=a.id,
+        primary_substance=13,
+        referral_source=1,
+        service_setting=5,
+    )
+    make_level_of_care(closed, physician, level="3.7", effective_on=date(2025, 1, 1))
+    make_level_of_care(
+        closed,
+        physician,
+        level="1.0",
+        effective_on=date(2025, 3, 1),
+        discrepancy_reason="Aftercare only",
+    )  # takes effect after the discharge below
+    services.discharge(a, closed, discharged_on=date(2025, 2, 14), reason=1)
+    db.session.commit()
+    census = queries.census(RANGE_2025)
+    assert census["by_level_of_care"] == {"2.1": 1, "none": 1}
+    los = queries.length_of_stay(RANGE_2025)
+    assert los["by_level_of_care"] == {"3.7": 1}
+    only = ReportFilters(RANGE_2025.start, RANGE_2025.end, level="2.1")
+    assert queries.census(only)["total_active"] == 1
