@@ -6,8 +6,11 @@ from typing import Any
 
 from flask import has_request_context, request
 
+from casemgr.audit import chain
 from casemgr.audit.models import AuditEvent
 from casemgr.extensions import db
+
+OUTCOMES = ("success", "denied", "failure")
 
 
 def _object_identity(obj: Any) -> tuple[str | None, int | None]:
@@ -35,7 +38,9 @@ def record(
     outcome: str = "success",
     patient_id: int | None = None,
 ) -> AuditEvent:
-    """Add one audit event to the current transaction; the caller commits it with its work."""
+    """Append one audit event to the chain in the current transaction; the caller commits."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown audit outcome {outcome!r}")
     object_type, object_id = _object_identity(obj)
     if patient is not None:
         patient_id = patient.id
@@ -49,5 +54,6 @@ def record(
         outcome=outcome,
         ip=client_ip(),
     )
+    chain.link(db.session(), event)
     db.session.add(event)
     return event
