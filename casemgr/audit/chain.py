@@ -136,9 +136,9 @@ def _rows(connection: sa.Connection) -> Iterator[sa.Row[Any]]:
 def verify(connection: sa.Connection) -> VerifyResult:
     """Walk the chain and report the first altered, inserted or deleted row."""
     head = connection.execute(
-        sa.select(
-            AuditChainHead.last_id, AuditChainHead.last_hash, AuditChainHead.length
-        ).where(AuditChainHead.id == 1)
+        sa.select(AuditChainHead.last_id, AuditChainHead.last_hash, AuditChainHead.length).where(
+            AuditChainHead.id == 1
+        )
     ).first()
     expected_prev = GENESIS_HASH
     checked = 0

@@ -1,4 +1,4 @@
-"""Audit events (hash-chained, append-only), emergency access grants, Part 2 consents and disclosures."""
+"""Audit events (hash-chained, append-only), emergency access, Part 2 consents, disclosures."""
 
 from __future__ import annotations
 
@@ -96,9 +96,7 @@ class Consent(db.Model):
     __tablename__ = "consents"
     __table_args__ = (
         sa.Index("ix_consents_patient", "patient_id"),
-        sa.CheckConstraint(
-            "expires_on IS NOT NULL OR expiry_event IS NOT NULL", name="has_expiry"
-        ),
+        sa.CheckConstraint("expires_on IS NOT NULL OR expiry_event IS NOT NULL", name="has_expiry"),
         sa.CheckConstraint(
             "expires_on IS NULL OR expires_on >= signed_on", name="expires_after_signature"
         ),

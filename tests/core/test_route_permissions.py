@@ -20,7 +20,13 @@ from casemgr.core.permissions import Action, Role, can, declared_action
 from casemgr.extensions import db
 from casemgr.staff.services import issue_token
 from tests.conftest import TEST_SECRET, make_app
-from tests.factories import admit, make_patient, make_staff
+from tests.factories import (
+    admit,
+    make_consent,
+    make_emergency_grant,
+    make_patient,
+    make_staff,
+)
 
 #: Built once, without touching a database, only to enumerate the routes.
 _ROUTE_APP = make_app("sqlite://", SECRET_KEY=TEST_SECRET)
@@ -66,7 +72,15 @@ def world() -> dict[str, Any]:
     staff = {role: make_staff(role) for role in ROLES}
     patient = make_patient()
     episode = admit(patient, staff["counselor"], days_ago=10)
-    return {"staff": staff, "patient": patient, "episode": episode}
+    grant = make_emergency_grant(make_staff("counselor"), patient)
+    consent = make_consent(patient)
+    return {
+        "staff": staff,
+        "patient": patient,
+        "episode": episode,
+        "grant": grant,
+        "consent": consent,
+    }
 
 
 def _url(rule: str, world: dict[str, Any]) -> str:
@@ -75,6 +89,9 @@ def _url(rule: str, world: dict[str, Any]) -> str:
         "patient_id": world["patient"].id,
         "episode_id": world["episode"].id,
         "staff_id": world["staff"]["nurse"].id,
+        "grant_id": world["grant"].id,
+        "consent_id": world["consent"].id,
+        "chart_id": world["patient"].id,
     }
 
     def fill(match: re.Match[str]) -> str:
