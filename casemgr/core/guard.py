@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 #: describes the API and holds no data). Everything else must declare an action.
 EXTENSION_ENDPOINTS = frozenset({"static", "bootstrap.static", "api-docs.openapi_json"})
 #: Where a signed-in admin without a second factor may still go while MFA is required.
-MFA_ENROL_ENDPOINTS = frozenset({"auth.mfa_enrol", "auth.logout", "static", "bootstrap.static"})
+MFA_ENROL_ENDPOINTS = frozenset(
+    {"auth.mfa_enrol", "auth.mfa_qr", "auth.reauth", "auth.logout", "static", "bootstrap.static"}
+)
 
 
 MAX_ID = 2**31 - 1

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import g
 from flask_login import current_user
 
+from casemgr.audit.services import record
 from casemgr.core.errors import CasemgrError, NotFound, Unauthorized
 from casemgr.core.permissions import Action, public, requires
 from casemgr.core.rest import Blueprint, paginate
@@ -41,7 +42,8 @@ def create_token(data: dict[str, Any]) -> dict[str, Any]:
     try:
         staff = services.authenticate(data["username"], data["password"])
         if staff.totp_secret is not None:
-            if not mfa.verify(staff.totp_secret, data.get("otp")):
+            if not mfa.check_second_factor(staff, data.get("otp")):
+                record(staff, "auth.login_failed", staff, outcome="failure")
                 raise Unauthorized("A valid one-time code (otp) is required.")
         elif mfa.mfa_required(staff):
             raise Unauthorized("Enrol a second factor in the browser before using the API.")

@@ -6,6 +6,8 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +26,7 @@ _hasher = PasswordHasher()
 #: Verified against when the username is unknown, so timing does not reveal which names exist.
 _DUMMY_HASH = _hasher.hash("casemgr-timing-equaliser")
 MIN_PASSWORD_LENGTH = 12
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 
 
 def hash_password(password: str) -> str:
@@ -31,8 +34,27 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@cache
+def common_passwords() -> frozenset[str]:
+    """Load the shipped list of common passwords (lower-case), once per process."""
+    text = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+def is_common_password(password: str) -> bool:
+    """Tell whether a password is a well-known one, ignoring case and trailing punctuation."""
+    lowered = password.strip().lower()
+    return lowered in common_passwords() or lowered.rstrip("!.?*#$") in common_passwords()
+
+
 def password_problems(password: str, username: str) -> list[str]:
-    """List what is wrong with a new password (empty when it is acceptable)."""
+    """List what is wrong with a new password (empty when it is acceptable).
+
+    OWASP ASVS 2.1: at least 12 characters, no composition rules, not a known common
+    password, not the account's own name.
+    """
     problems = []
     if len(password) < MIN_PASSWORD_LENGTH:
         problems.append(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
@@ -40,6 +62,10 @@ def password_problems(password: str, username: str) -> list[str]:
         problems.append("Use at most 200 characters.")
     if username and username.lower() in password.lower():
         problems.append("The password must not contain the username.")
+    if is_common_password(password):
+        problems.append("This password is too common; choose another.")
+    elif password and len(set(password)) < 4:
+        problems.append("Use more than a few distinct characters.")
     return problems
 
 
