@@ -6,6 +6,7 @@ import sys
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from casemgr.core.errors import CasemgrError
 from casemgr.extensions import db
@@ -54,7 +55,7 @@ def seed_demo() -> None:
     click.echo(demo.logins_text())
 
 
-audit_cli = click.Group("audit", help="The audit trail.")
+audit_cli = AppGroup("audit", help="The audit trail.")
 
 
 @audit_cli.command("verify")
