@@ -53,7 +53,8 @@ def test_events_link_to_their_predecessor_with_contiguous_ids(app: Flask) -> Non
     for before, after in zip(events, events[1:], strict=False):
         assert after.prev_hash == before.hash
     first = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).first()
-    assert first is not None and first.prev_hash == GENESIS_HASH
+    assert first is not None
+    assert first.prev_hash == GENESIS_HASH
     head = db.session.get(AuditChainHead, 1)
     assert (head.last_id, head.last_hash) == (events[-1].id, events[-1].hash)
 
@@ -184,7 +185,9 @@ def test_verify_api_reports_ok_and_first_bad_row(app: Flask, client) -> None:
     make_staff("admin", username="ada")
     headers = api_headers(client, "ada", PASSWORD)
     body = client.get("/api/v1/audit-events/verify", headers=headers).get_json()
-    assert body["ok"] is True and body["first_bad_id"] is None and body["checked"] >= 2
+    assert body["ok"] is True
+    assert body["first_bad_id"] is None
+    assert body["checked"] >= 2
     victim = db.session.scalar(sa.select(sa.func.min(AuditEvent.id)))
     with tampering() as conn:
         conn.execute(sa.update(AuditEvent).where(AuditEvent.id == victim).values(ip="6.6.6.6"))
@@ -256,10 +259,12 @@ def test_migration_hashes_events_written_before_the_chain_existed(
         upgrade()
         with db.engine.connect() as conn:
             result = chain.verify(conn)
-    assert result.ok and result.checked == 4
+    assert result.ok
+    assert result.checked == 4
     _scratch_events(scratch_app, 2)  # new events continue the backfilled chain
     with scratch_app.app_context(), db.engine.connect() as conn:
         result = chain.verify(conn)
         ids = list(conn.execute(sa.select(AuditEvent.id).order_by(AuditEvent.id)).scalars())
-    assert result.ok and result.checked == 6
+    assert result.ok
+    assert result.checked == 6
     assert ids == [1, 4, 7, 10, 11, 12]
