@@ -5,7 +5,16 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from casemgr.audit.queries import SORT_CHOICES
-from casemgr.core.schema import LINE, SHORT, ApiSchema, FormSchema, PageArgs, Text, id_field
+from casemgr.core.schema import (
+    LINE,
+    MAX_ID,
+    SHORT,
+    ApiSchema,
+    FormSchema,
+    PageArgs,
+    Text,
+    id_field,
+)
 
 ACTION_PATTERN = validate.Regexp(
     r"^[a-z_]+(\.[a-z_]+)*(\.\*)?$", error="Use a dotted action name such as patient.view."
@@ -17,8 +26,8 @@ class AuditQuery(PageArgs):
 
     from_ = fields.Date(data_key="from", load_default=None)
     to = fields.Date(load_default=None)
-    actor_id = id_field(load_default=None)
-    patient_id = id_field(load_default=None)
+    actor_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
+    patient_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
     action = Text(64, load_default=None, validate=ACTION_PATTERN)
     sort = fields.String(load_default="-at", validate=validate.OneOf(SORT_CHOICES))
 
@@ -139,7 +148,7 @@ class ConsentForm(FormSchema):
     signed_on = fields.Date(required=True)
     signed_by = Text(SHORT, required=True)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _has_expiry(self, data: dict, **_kwargs: object) -> None:
         """Part 2 needs an expiry: a date, an event, or both."""
         if not data.get("expires_on") and not data.get("expiry_event"):
