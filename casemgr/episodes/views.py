@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from marshmallow import ValidationError
 
+from casemgr.audit.services import record
 from casemgr.clinical import teds
 from casemgr.core.errors import CasemgrError
 from casemgr.core.permissions import Action, requires
@@ -42,6 +43,7 @@ def caseload() -> Any:
     if not works_across_patients(current_user):
         counselor_id = None
     rows = queries.caseload(visible_episodes_clause(current_user), counselor_id)
+    record(current_user, "caseload.view")
     stays = {
         row.Episode.id: stay_figures(
             row.Episode.admitted_on, None, row.Episode.los_target_days, today()
@@ -62,7 +64,8 @@ def caseload() -> Any:
 @requires(Action.EPISODE_ADMIT)
 def admit(patient_id: int) -> Any:
     """Admit a patient: the TEDS admission fields and the primary counselor."""
-    patient = get_patient(current_user, patient_id, action="")
+    patient = get_patient(current_user, patient_id, action="episode.admit_form")
+    db.session.commit()  # the read is audited even if the admission below fails
     form: dict[str, Any] = {"admitted_on": today().isoformat()}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
@@ -94,7 +97,8 @@ def admit(patient_id: int) -> Any:
 @requires(Action.EPISODE_DISCHARGE)
 def discharge(episode_id: int) -> Any:
     """Discharge an episode with its TEDS reason and settings."""
-    episode = get_episode(current_user, episode_id, action="")
+    episode = get_episode(current_user, episode_id, action="episode.discharge_form")
+    db.session.commit()  # the read is audited even if the discharge below fails
     form: dict[str, Any] = {"discharged_on": today().isoformat()}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":

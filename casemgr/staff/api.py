@@ -79,7 +79,10 @@ def me() -> Staff:
 def list_staff(args: dict[str, Any]) -> dict[str, Any]:
     """List staff accounts."""
     query = sa.select(Staff).order_by(Staff.full_name, Staff.id)
-    return paginate(query, args["page"], args["per_page"])
+    page = paginate(query, args["page"], args["per_page"])
+    record(current_user, "staff.list")
+    db.session.commit()
+    return page
 
 
 @staff_blp.route("", methods=["POST"])

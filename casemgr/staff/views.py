@@ -225,6 +225,8 @@ def staff_list() -> Any:
     staff = db.session.scalars(
         sa.select(Staff).order_by(Staff.active.desc(), Staff.full_name)
     ).all()
+    record(current_user, "staff.list")
+    db.session.commit()
     return render_template("admin/staff_list.html", staff=staff)
 
 
@@ -267,6 +269,8 @@ def staff_edit(staff_id: int) -> Any:
     staff = db.session.get(Staff, staff_id)
     if staff is None:
         raise NotFound("No such staff member.")
+    record(current_user, "staff.view", staff)
+    db.session.commit()  # the read is audited even if the change below fails
     form: dict[str, Any] = {
         "full_name": staff.full_name,
         "email": staff.email or "",
