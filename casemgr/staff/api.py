@@ -43,13 +43,14 @@ def create_token(data: dict[str, Any]) -> dict[str, Any]:
         staff = services.authenticate(data["username"], data["password"])
         if staff.totp_secret is not None:
             if not mfa.check_second_factor(staff, data.get("otp")):
-                record(staff, "auth.login_failed", staff, outcome="failure")
+                services.record_failed_login(staff)  # code guesses count towards lockout
                 raise Unauthorized("A valid one-time code (otp) is required.")
         elif mfa.mfa_required(staff):
             raise Unauthorized("Enrol a second factor in the browser before using the API.")
     except CasemgrError:
         db.session.commit()  # keep failed-attempt counters and audit events
         raise
+    services.record_successful_login(staff)
     token, row = services.issue_token(staff)
     db.session.commit()
     return {"token": token, "expires_at": row.expires_at}

@@ -175,12 +175,29 @@ def is_locked(staff: Staff, now: datetime | None = None) -> bool:
     return staff.locked_until is not None and staff.locked_until > now
 
 
+def record_failed_login(staff: Staff, now: datetime | None = None) -> None:
+    """Count a wrong password or second factor; lock the account after too many in a row."""
+    config = current_app.config
+    now = now or utcnow()
+    window = timedelta(minutes=config["LOCKOUT_MINUTES"])
+    if staff.first_failed_at is None or now - staff.first_failed_at > window:
+        staff.first_failed_at = now
+        staff.failed_logins = 0
+    staff.failed_logins += 1
+    record(staff, "auth.login_failed", staff, outcome="failure")
+    if staff.failed_logins >= config["LOCKOUT_ATTEMPTS"]:
+        staff.locked_until = now + window
+        staff.failed_logins = 0
+        staff.first_failed_at = None
+        record(staff, "auth.lockout", staff, outcome="denied")
+
+
 def authenticate(username: str, password: str) -> Staff:
     """Check a username and password, applying lockout; raise on any failure.
 
-    The caller commits even on failure, so failed attempts and lockouts are kept.
+    The caller checks the second factor next, then calls :func:`record_successful_login`;
+    it commits even on failure, so failed attempts and lockouts are kept.
     """
-    config = current_app.config
     now = utcnow()
     staff = find_by_username(username) if username else None
     if staff is None:
@@ -191,28 +208,26 @@ def authenticate(username: str, password: str) -> Staff:
         record(staff, "auth.login_locked", staff, outcome="denied")
         raise RateLimited("This account is locked after repeated failed sign-ins; try later.")
     if not _verify(staff.password_hash, password):
-        window = timedelta(minutes=config["LOCKOUT_MINUTES"])
-        if staff.first_failed_at is None or now - staff.first_failed_at > window:
-            staff.first_failed_at = now
-            staff.failed_logins = 0
-        staff.failed_logins += 1
-        record(staff, "auth.login_failed", staff, outcome="failure")
-        if staff.failed_logins >= config["LOCKOUT_ATTEMPTS"]:
-            staff.locked_until = now + window
-            staff.failed_logins = 0
-            staff.first_failed_at = None
-            record(staff, "auth.lockout", staff, outcome="denied")
+        record_failed_login(staff, now)
         raise Unauthorized("Wrong username or password.")
     if not staff.active:
         record(staff, "auth.login_failed", staff, outcome="denied")
         raise Unauthorized("Wrong username or password.")
-    staff.failed_logins = 0
-    staff.first_failed_at = None
-    staff.locked_until = None
-    staff.last_login_at = now
     if _hasher.check_needs_rehash(staff.password_hash):
         staff.password_hash = hash_password(password)
     return staff
+
+
+def record_successful_login(staff: Staff) -> None:
+    """Clear the failure count once every factor passed (not after the password alone).
+
+    Resetting after the password alone would let someone who knows it guess second-factor
+    codes for ever, four at a time.
+    """
+    staff.failed_logins = 0
+    staff.first_failed_at = None
+    staff.locked_until = None
+    staff.last_login_at = utcnow()
 
 
 def _token_digest(token: str) -> str:

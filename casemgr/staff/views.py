@@ -69,7 +69,7 @@ def login() -> Any:
             data = LoginForm().load(request.form)
             staff = services.authenticate(data["username"], data["password"])
             if not mfa.check_second_factor(staff, data["otp"]):
-                record(staff, "auth.login_failed", staff, outcome="failure")
+                services.record_failed_login(staff)  # code guesses count towards lockout
                 raise CasemgrError(
                     "Enter the current code from your authenticator app (or a recovery code)."
                 )
@@ -81,6 +81,7 @@ def login() -> Any:
             errors = {"_form": [err.message]}
             status = 429 if isinstance(err, RateLimited) else 401
         else:
+            services.record_successful_login(staff)
             session.clear()  # a fresh session at login: no fixation
             login_user(staff)
             now = time.time()
@@ -181,7 +182,7 @@ def reauth() -> Any:
             data = ReauthForm().load(request.form)
             services.authenticate(staff.username, data["password"])
             if not mfa.check_second_factor(staff, data["otp"]):
-                record(staff, "auth.reauth_failed", staff, outcome="failure")
+                services.record_failed_login(staff)
                 raise CasemgrError("Enter the current code from your authenticator app.")
         except ValidationError as err:
             errors, status = form_errors(err), 422
@@ -190,6 +191,7 @@ def reauth() -> Any:
             errors = {"_form": [err.message]}
             status = 429 if isinstance(err, RateLimited) else 401
         else:
+            services.record_successful_login(staff)
             mark_reauthenticated()
             record(staff, "auth.reauth", staff)
             db.session.commit()
