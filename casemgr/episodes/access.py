@@ -57,7 +57,9 @@ def visible_episodes_clause(actor: Any) -> sa.ColumnElement[bool]:
 def can_open_patient(actor: Any, patient_id: int) -> bool:
     """Tell whether the actor may open a patient's chart.
 
-    Besides the care team, a live emergency access grant (break the glass) opens it.
+    Besides the care team, a live emergency access grant (break the glass) opens it for
+    reading: a request that changes something (POST, PATCH, ...) still needs the care team,
+    so emergency access never lets anyone write into a chart they were not assigned to.
     """
     if works_across_patients(actor):
         return True
@@ -74,8 +76,17 @@ def can_open_patient(actor: Any, patient_id: int) -> bool:
         EmergencyAccess.patient_id == patient_id,
         EmergencyAccess.expires_at > utcnow(),
     )
-    either = sa.or_(sa.exists(as_primary), sa.exists(as_member), sa.exists(by_emergency))
-    return bool(db.session.scalar(sa.select(either)))
+    clauses = [sa.exists(as_primary), sa.exists(as_member)]
+    if not _is_write_request():
+        clauses.append(sa.exists(by_emergency))
+    return bool(db.session.scalar(sa.select(sa.or_(*clauses))))
+
+
+def _is_write_request() -> bool:
+    """Tell whether the current request changes state (emergency access is read-only)."""
+    from flask import has_request_context, request
+
+    return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
 
 
 def _deny(actor: Any, action: str, obj: Any, patient_id: int) -> PermissionDenied:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import secrets
 import time
 from datetime import UTC, datetime
@@ -36,7 +37,10 @@ def provisioning_uri(staff: Staff, secret: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """Draw the provisioning URI as an SVG QR code (served from a route: no inline data)."""
-    return segno.make(uri, error="m").svg_inline(scale=5, border=2)
+    buffer = io.BytesIO()
+    # A standalone document (with its namespace): browsers load it as an <img>.
+    segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=2, xmldecl=False)
+    return buffer.getvalue().decode()
 
 
 def _clean(code: str | None) -> str:

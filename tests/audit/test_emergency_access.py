@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from casemgr.audit.models import AuditEvent, EmergencyAccess
 from casemgr.core.db import utcnow
+from casemgr.episodes.models import Episode
 from casemgr.extensions import db
 from tests.conftest import api_headers, post_form
 from tests.factories import PASSWORD, admit, make_emergency_grant, make_patient, make_staff
@@ -189,3 +190,19 @@ def test_expired_grant_still_listed_for_review(client) -> None:
     assert grant.expires_at < utcnow()
     sign_in(client, make_staff("supervisor"))
     assert grant.reason in client.get("/emergency-access").get_data(as_text=True)
+
+
+def test_emergency_access_reads_but_never_writes(client) -> None:
+    outsider, patient = _outsider_and_patient()
+    make_emergency_grant(outsider, patient)
+    episode = db.session.scalars(sa.select(Episode).where(Episode.patient_id == patient.id)).one()
+    headers = api_headers(client, outsider.username, PASSWORD)
+    assert client.get(f"/api/v1/episodes/{episode.id}", headers=headers).status_code == 200
+    response = client.post(
+        f"/api/v1/episodes/{episode.id}/discharge",
+        json={"discharged_on": episode.admitted_on.isoformat(), "reason": 1},
+        headers=headers,
+    )
+    assert response.status_code == 403
+    db.session.refresh(episode)
+    assert episode.status == "active"
