@@ -93,8 +93,18 @@ def _unicode_lower(value: Any) -> Any:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    """Emit BEGIN ourselves, since the driver no longer does (see _sqlite_pragmas)."""
-    connection.exec_driver_sql("BEGIN")
+    """Emit BEGIN ourselves, since the driver no longer does (see _sqlite_pragmas).
+
+    Almost every transaction appends to the audit chain, so it starts IMMEDIATE: the write
+    lock is taken before the chain head is read, and a concurrent writer waits (busy
+    timeout) instead of failing with SQLITE_BUSY when it upgrades a stale read snapshot.
+    Read-only work (``casemgr_read_only`` execution option, e.g. verifying the chain) keeps a
+    deferred BEGIN so it never blocks writers.
+    """
+    if connection.get_execution_options().get("casemgr_read_only"):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def register_guards(app: Flask) -> None:

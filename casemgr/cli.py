@@ -6,6 +6,7 @@ import sys
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from casemgr.core.errors import CasemgrError
 from casemgr.extensions import db
@@ -74,8 +75,36 @@ def generate_data(patients: int, years: int, seed: int) -> None:
     )
 
 
+audit_cli = AppGroup("audit", help="The audit trail.")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check the audit hash chain; exit 0 when intact, 1 with the first bad row otherwise."""
+    from casemgr.audit import chain
+
+    options: dict[str, object] = {"casemgr_read_only": True}
+    if db.engine.dialect.name == "postgresql":
+        options["isolation_level"] = "REPEATABLE READ"  # one consistent snapshot
+    with db.engine.connect().execution_options(**options) as connection:
+        result = chain.verify(connection)
+        head = connection.execute(
+            db.text("SELECT last_hash FROM audit_chain_head WHERE id = 1")
+        ).scalar()
+    if result.ok:
+        click.echo(f"Audit chain intact: {result.checked} events; head {head or '-'}")
+        return
+    click.echo(
+        f"Audit chain BROKEN at event {result.first_bad_id}: {result.problem} "
+        f"({result.checked} events before it are intact)",
+        err=True,
+    )
+    sys.exit(1)
+
+
 def register(app: Flask) -> None:
     """Attach the commands to the app's CLI."""
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(generate_data)
+    app.cli.add_command(audit_cli)

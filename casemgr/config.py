@@ -68,6 +68,8 @@ def build_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "LOCKOUT_ATTEMPTS": 5,
         "LOCKOUT_MINUTES": 15,
         "REQUIRE_ADMIN_MFA": _flag(env.get("REQUIRE_ADMIN_MFA"), production),
+        # Sensitive changes (roles, signing, the second factor) need a login this recent.
+        "REAUTH_MINUTES": _int(env, "REAUTH_MINUTES", 15),
         "CASEMGR_TIMEZONE": env.get("CASEMGR_TIMEZONE", "UTC"),
         "LOS_TARGET_DAYS": _int(env, "LOS_TARGET_DAYS", 90),
         "MAX_CONTENT_LENGTH": 1024 * 1024,

@@ -219,3 +219,43 @@ def make_module(*, core: bool = True, **fields: Any) -> Any:
     db.session.add(module)
     db.session.commit()
     return module
+
+
+def make_emergency_grant(staff: Staff, patient: Patient, *, hours_ago: int = 0) -> Any:
+    """Record an emergency access grant (granted ``hours_ago`` hours ago, lasting 4 hours)."""
+    from datetime import timedelta
+
+    from casemgr.audit.models import EmergencyAccess
+    from casemgr.core.db import utcnow
+
+    granted = utcnow() - timedelta(hours=hours_ago)
+    grant = EmergencyAccess(
+        staff_id=staff.id,
+        patient_id=patient.id,
+        reason="Covering the evening group; patient in crisis",
+        granted_at=granted,
+        expires_at=granted + timedelta(hours=4),
+    )
+    db.session.add(grant)
+    db.session.commit()
+    return grant
+
+
+def make_consent(patient: Patient, **fields: Any) -> Any:
+    """Record a valid Part 2 consent for a patient."""
+    from casemgr.audit.models import Consent
+
+    values: dict[str, Any] = {
+        "discloser": "This program",
+        "recipient": "Dr. Referral, County Clinic",
+        "purpose": "Continuity of care",
+        "information": "Diagnosis, admission and discharge dates",
+        "expires_on": today() + timedelta(days=365),
+        "signed_on": today(),
+        "signed_by": "The patient",
+    }
+    values.update(fields)
+    consent = Consent(patient_id=patient.id, **values)
+    db.session.add(consent)
+    db.session.commit()
+    return consent

@@ -203,10 +203,14 @@ def _html_error(status: int, message: str | None, headers: dict[str, str] | None
     """Render the error page for browsers."""
     if status == 401:
         return redirect(url_for("auth.login", next=request.full_path))
+    from flask import g
+
     body = render_template(
         "errors/error.html",
         status=status,
         message=message or DEFAULT_MESSAGES.get(status, "Error."),
+        # A chart outside the care team: counselors may ask for emergency access.
+        emergency_patient_id=g.get("denied_patient_id") if status == 403 else None,
     )
     return body, status, headers or {}
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, flash, redirect, request, session, url_for
+from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from casemgr.core.errors import (
@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 #: describes the API and holds no data). Everything else must declare an action.
 EXTENSION_ENDPOINTS = frozenset({"static", "bootstrap.static", "api-docs.openapi_json"})
 #: Where a signed-in admin without a second factor may still go while MFA is required.
-MFA_ENROL_ENDPOINTS = frozenset({"auth.mfa_enrol", "auth.logout", "static", "bootstrap.static"})
+MFA_ENROL_ENDPOINTS = frozenset(
+    {"auth.mfa_enrol", "auth.mfa_qr", "auth.reauth", "auth.logout", "static", "bootstrap.static"}
+)
 
 
 MAX_ID = 2**31 - 1
@@ -53,6 +55,11 @@ def install_chart_access(check: Callable[[Any, int], bool]) -> None:
     _chart_access[:] = [check]
 
 
+def chart_access_allowed(user: Any, patient_id: int) -> bool:
+    """Tell whether the installed chart-access rule lets a user open a patient's chart."""
+    return all(check(user, patient_id) for check in _chart_access)
+
+
 def _check_objects(view_args: dict[str, Any]) -> None:
     """Refuse access to another care team's records whatever the route (404 if absent)."""
     for name, value in view_args.items():
@@ -64,12 +71,13 @@ def _check_objects(view_args: dict[str, Any]) -> None:
         patient_id = resolver(value)
         if patient_id is None:
             raise NotFound()
-        if not all(check(current_user, patient_id) for check in _chart_access):
+        if not chart_access_allowed(current_user, patient_id):
             from casemgr.audit.services import record
             from casemgr.extensions import db
 
             record(current_user, "chart.access_denied", patient_id=patient_id, outcome="denied")
             db.session.commit()
+            g.denied_patient_id = patient_id  # the 403 page offers emergency access
             raise PermissionDenied("This patient is not on your care team.")
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, request
 from flask_smorest import Api as SmorestApi
 from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
@@ -17,8 +18,28 @@ from casemgr.extensions import db
 API_PREFIX = "/api/v1"
 
 
+class ErrorDetail(Schema):
+    """The inside of every error body (shared/API.md "Errors")."""
+
+    status = fields.Integer(required=True)
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    fields_ = fields.Dict(
+        data_key="fields", keys=fields.String(), values=fields.List(fields.String())
+    )
+    missing = fields.List(fields.String())
+
+
+class ErrorOut(Schema):
+    """Every error response: ``{"error": {...}}``, documented as each operation's default."""
+
+    error = fields.Nested(ErrorDetail, required=True)
+
+
 class Api(SmorestApi):
     """flask-smorest with our error shape (and the Allow header it drops on 405)."""
+
+    ERROR_SCHEMA = ErrorOut
 
     def handle_http_exception(self, error: HTTPException) -> Any:  # type: ignore[override]
         """Render every HTTP error the same way, JSON or page."""

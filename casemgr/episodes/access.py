@@ -10,7 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from casemgr.audit.models import EmergencyAccess
 from casemgr.audit.services import record
+from casemgr.core.db import utcnow
 from casemgr.core.errors import NotFound, PermissionDenied
 from casemgr.core.guard import install_chart_access, register_object
 from casemgr.core.permissions import ALL_PATIENT_ROLES
@@ -53,7 +55,12 @@ def visible_episodes_clause(actor: Any) -> sa.ColumnElement[bool]:
 
 
 def can_open_patient(actor: Any, patient_id: int) -> bool:
-    """Tell whether the actor may open a patient's chart."""
+    """Tell whether the actor may open a patient's chart.
+
+    Besides the care team, a live emergency access grant (break the glass) opens it for
+    reading: a request that changes something (POST, PATCH, ...) still needs the care team,
+    so emergency access never lets anyone write into a chart they were not assigned to.
+    """
     if works_across_patients(actor):
         return True
     as_primary = sa.select(Episode.id).where(
@@ -64,13 +71,31 @@ def can_open_patient(actor: Any, patient_id: int) -> bool:
         .join(Episode, Episode.id == CareTeamMember.episode_id)
         .where(Episode.patient_id == patient_id, CareTeamMember.staff_id == actor.id)
     )
-    return bool(db.session.scalar(sa.select(sa.or_(sa.exists(as_primary), sa.exists(as_member)))))
+    by_emergency = sa.select(EmergencyAccess.id).where(
+        EmergencyAccess.staff_id == actor.id,
+        EmergencyAccess.patient_id == patient_id,
+        EmergencyAccess.expires_at > utcnow(),
+    )
+    clauses = [sa.exists(as_primary), sa.exists(as_member)]
+    if not _is_write_request():
+        clauses.append(sa.exists(by_emergency))
+    return bool(db.session.scalar(sa.select(sa.or_(*clauses))))
+
+
+def _is_write_request() -> bool:
+    """Tell whether the current request changes state (emergency access is read-only)."""
+    from flask import has_request_context, request
+
+    return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
 
 
 def _deny(actor: Any, action: str, obj: Any, patient_id: int) -> PermissionDenied:
     """Record a refused chart access and build the error (403: it exists, but not for you)."""
-    record(actor, action, obj, patient_id=patient_id, outcome="denied")
+    from flask import g
+
+    record(actor, action or "chart.access_denied", obj, patient_id=patient_id, outcome="denied")
     db.session.commit()
+    g.denied_patient_id = patient_id  # the 403 page offers emergency access
     return PermissionDenied("This patient is not on your care team.")
 
 
@@ -111,3 +136,21 @@ def _patient_of_episode(episode_id: int) -> int | None:
 install_chart_access(can_open_patient)
 register_object("patient_id", _patient_of_patient)
 register_object("episode_id", _patient_of_episode)
+
+
+def _patient_of_grant(grant_id: int) -> int | None:
+    """Resolve an emergency access grant to its patient's id."""
+    return db.session.scalar(
+        sa.select(EmergencyAccess.patient_id).where(EmergencyAccess.id == grant_id)
+    )
+
+
+def _patient_of_consent(consent_id: int) -> int | None:
+    """Resolve a Part 2 consent to its patient's id."""
+    from casemgr.audit.models import Consent
+
+    return db.session.scalar(sa.select(Consent.patient_id).where(Consent.id == consent_id))
+
+
+register_object("grant_id", _patient_of_grant)
+register_object("consent_id", _patient_of_consent)

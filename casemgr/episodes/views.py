@@ -80,7 +80,8 @@ def caseload() -> Any:
 @requires(Action.EPISODE_ADMIT)
 def admit(patient_id: int) -> Any:
     """Admit a patient: the TEDS admission fields and the primary counselor."""
-    patient = get_patient(current_user, patient_id, action="")
+    patient = get_patient(current_user, patient_id, action="episode.admit_form")
+    db.session.commit()  # the read is audited even if the admission below fails
     form: dict[str, Any] = {"admitted_on": today().isoformat()}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
@@ -108,7 +109,8 @@ def admit(patient_id: int) -> Any:
 @requires(Action.EPISODE_DISCHARGE)
 def discharge(episode_id: int) -> Any:
     """Discharge an episode with its TEDS reason and settings."""
-    episode = get_episode(current_user, episode_id, action="")
+    episode = get_episode(current_user, episode_id, action="episode.discharge_form")
+    db.session.commit()  # the read is audited even if the discharge below fails
     form: dict[str, Any] = {"discharged_on": today().isoformat()}
     errors: dict[str, list[str]] = {}
     if request.method == "POST":

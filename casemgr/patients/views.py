@@ -97,7 +97,8 @@ def new() -> Any:
 @requires(Action.PATIENT_EDIT)
 def edit(patient_id: int) -> Any:
     """Correct a patient's demographics (the MRN never changes)."""
-    patient = get_patient(current_user, patient_id, action="")
+    patient = get_patient(current_user, patient_id, action="patient.edit_form")
+    db.session.commit()  # the read is audited even if the change below fails
     form: dict[str, Any] = {
         "first_name": patient.first_name,
         "last_name": patient.last_name,

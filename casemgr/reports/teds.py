@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from casemgr.audit.part2 import PART2_NOTICE
+from casemgr.audit.services import REDISCLOSURE_NOTICE
 from casemgr.clinical import teds
 from casemgr.core.sqlfuncs import days_between
 from casemgr.episodes.models import Episode
@@ -87,8 +87,8 @@ def _code(value: int | None) -> int:
     return teds.UNKNOWN if value is None else value
 
 
-def extract(kind: str, filters: ReportFilters) -> tuple[list[str], list[list[int]]]:
-    """Return the header and rows of a TEDS extract for admissions or discharges in range."""
+def extract(kind: str, filters: ReportFilters) -> tuple[list[str], list[list[int]], list[int]]:
+    """Return the header, the rows, and the patients in a TEDS extract for the range."""
     by_date = Episode.admitted_on if kind == "admissions" else Episode.discharged_on
     los = (days_between(Episode.discharged_on, Episode.admitted_on) + 1).label("los")
     query = (
@@ -98,7 +98,9 @@ def extract(kind: str, filters: ReportFilters) -> tuple[list[str], list[list[int
         .order_by(by_date, Episode.id)
     )
     rows = []
+    patient_ids = []
     for episode, born, sex, length in db.session.execute(query):
+        patient_ids.append(episode.patient_id)
         row = [
             episode.id,
             episode.admitted_on.year,
@@ -126,14 +128,15 @@ def extract(kind: str, filters: ReportFilters) -> tuple[list[str], list[list[int
                 _code(episode.discharge_frequency),
             ]
         rows.append(row)
-    return (DISCHARGE_COLUMNS if kind == "discharges" else ADMISSION_COLUMNS), rows
+    header = DISCHARGE_COLUMNS if kind == "discharges" else ADMISSION_COLUMNS
+    return header, rows, patient_ids
 
 
 def to_csv(kind: str, filters: ReportFilters, header: list[str], rows: list[list[Any]]) -> str:
     """Write the extract with the Part 2 notice and what it covers as leading comment lines."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([f"# {PART2_NOTICE}"])
+    writer.writerow([f"# {REDISCLOSURE_NOTICE}"])
     writer.writerow(
         [
             f"# TEDS {kind} extract, {filters.start.isoformat()} to "

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, render_template, request
 from flask_login import current_user
 from marshmallow import ValidationError
 
-from casemgr.audit.services import record
+from casemgr.audit.services import disclose_many, record
 from casemgr.core.permissions import Action, requires
 from casemgr.core.schema import form_errors
 from casemgr.extensions import db
@@ -115,8 +115,16 @@ def teds_extract() -> Any:
 
 def teds_response(kind: str, filters: Any) -> Response:
     """Build the extract, audit it as a disclosure, and send it as a download."""
-    header, rows = teds.extract(kind, filters)
+    header, rows, patient_ids = teds.extract(kind, filters)
     record(current_user, f"export.teds_{kind}")
+    disclose_many(
+        current_user,
+        patient_ids,
+        kind="teds_extract",
+        legal_basis="state_reporting",
+        recipient="State TEDS reporting agency",
+        purpose=f"TEDS {kind} records {filters.start.isoformat()} to {filters.end.isoformat()}",
+    )
     db.session.commit()
     return Response(
         teds.to_csv(kind, filters, header, rows),

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import g
 from flask_login import current_user
 
+from casemgr.audit.services import record
 from casemgr.core.errors import CasemgrError, NotFound, Unauthorized
 from casemgr.core.permissions import Action, public, requires
 from casemgr.core.rest import Blueprint, paginate
@@ -41,13 +42,15 @@ def create_token(data: dict[str, Any]) -> dict[str, Any]:
     try:
         staff = services.authenticate(data["username"], data["password"])
         if staff.totp_secret is not None:
-            if not mfa.verify(staff.totp_secret, data.get("otp")):
+            if not mfa.check_second_factor(staff, data.get("otp")):
+                services.record_failed_login(staff)  # code guesses count towards lockout
                 raise Unauthorized("A valid one-time code (otp) is required.")
         elif mfa.mfa_required(staff):
             raise Unauthorized("Enrol a second factor in the browser before using the API.")
     except CasemgrError:
         db.session.commit()  # keep failed-attempt counters and audit events
         raise
+    services.record_successful_login(staff)
     token, row = services.issue_token(staff)
     db.session.commit()
     return {"token": token, "expires_at": row.expires_at}
@@ -77,7 +80,10 @@ def me() -> Staff:
 def list_staff(args: dict[str, Any]) -> dict[str, Any]:
     """List staff accounts."""
     query = sa.select(Staff).order_by(Staff.full_name, Staff.id)
-    return paginate(query, args["page"], args["per_page"])
+    page = paginate(query, args["page"], args["per_page"])
+    record(current_user, "staff.list")
+    db.session.commit()
+    return page
 
 
 @staff_blp.route("", methods=["POST"])

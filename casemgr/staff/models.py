@@ -31,6 +31,8 @@ class Staff(UserMixin, TimestampMixin, db.Model):
     needs_cosign: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     #: Base32 TOTP secret once the second factor is enrolled.
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    #: The last TOTP time step accepted, so a code seen once can never be replayed.
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger())
     #: Consecutive wrong passwords since ``first_failed_at`` (lockout window).
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -86,3 +88,15 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     staff: Mapped[Staff] = relationship(lazy="joined")
+
+
+class RecoveryCode(db.Model):
+    """A single-use second-factor recovery code; only its SHA-256 is stored."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(sa.ForeignKey("staff.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

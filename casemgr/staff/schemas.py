@@ -15,7 +15,7 @@ class TokenRequest(ApiSchema):
 
     username = Text(SHORT, required=True)
     password = Text(200, required=True, allow_blank=True)
-    otp = Text(10, load_default=None, allow_none=True)
+    otp = Text(20, load_default=None, allow_none=True)
 
 
 class TokenOut(Schema):
@@ -117,5 +117,12 @@ class LoginForm(FormSchema):
 
     username = Text(SHORT, required=True)
     password = Text(200, required=True, allow_blank=True)
-    otp = Text(10, load_default=None, allow_none=True, allow_blank=True)
+    otp = Text(20, load_default=None, allow_none=True, allow_blank=True)
     next = fields.String(load_default=None, allow_none=True)
+
+
+class ReauthForm(FormSchema):
+    """Confirm the password (and code) before a sensitive change."""
+
+    password = Text(200, required=True, allow_blank=True)
+    otp = Text(20, load_default=None, allow_none=True, allow_blank=True)

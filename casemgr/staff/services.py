@@ -6,6 +6,8 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +26,7 @@ _hasher = PasswordHasher()
 #: Verified against when the username is unknown, so timing does not reveal which names exist.
 _DUMMY_HASH = _hasher.hash("casemgr-timing-equaliser")
 MIN_PASSWORD_LENGTH = 12
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 
 
 def hash_password(password: str) -> str:
@@ -31,8 +34,27 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@cache
+def common_passwords() -> frozenset[str]:
+    """Load the shipped list of common passwords (lower-case), once per process."""
+    text = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+def is_common_password(password: str) -> bool:
+    """Tell whether a password is a well-known one, ignoring case and trailing punctuation."""
+    lowered = password.strip().lower()
+    return lowered in common_passwords() or lowered.rstrip("!.?*#$") in common_passwords()
+
+
 def password_problems(password: str, username: str) -> list[str]:
-    """List what is wrong with a new password (empty when it is acceptable)."""
+    """List what is wrong with a new password (empty when it is acceptable).
+
+    OWASP ASVS 2.1: at least 12 characters, no composition rules, not a known common
+    password, not the account's own name.
+    """
     problems = []
     if len(password) < MIN_PASSWORD_LENGTH:
         problems.append(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
@@ -40,6 +62,10 @@ def password_problems(password: str, username: str) -> list[str]:
         problems.append("Use at most 200 characters.")
     if username and username.lower() in password.lower():
         problems.append("The password must not contain the username.")
+    if is_common_password(password):
+        problems.append("This password is too common; choose another.")
+    elif password and len(set(password)) < 4:
+        problems.append("Use more than a few distinct characters.")
     return problems
 
 
@@ -149,12 +175,29 @@ def is_locked(staff: Staff, now: datetime | None = None) -> bool:
     return staff.locked_until is not None and staff.locked_until > now
 
 
+def record_failed_login(staff: Staff, now: datetime | None = None) -> None:
+    """Count a wrong password or second factor; lock the account after too many in a row."""
+    config = current_app.config
+    now = now or utcnow()
+    window = timedelta(minutes=config["LOCKOUT_MINUTES"])
+    if staff.first_failed_at is None or now - staff.first_failed_at > window:
+        staff.first_failed_at = now
+        staff.failed_logins = 0
+    staff.failed_logins += 1
+    record(staff, "auth.login_failed", staff, outcome="failure")
+    if staff.failed_logins >= config["LOCKOUT_ATTEMPTS"]:
+        staff.locked_until = now + window
+        staff.failed_logins = 0
+        staff.first_failed_at = None
+        record(staff, "auth.lockout", staff, outcome="denied")
+
+
 def authenticate(username: str, password: str) -> Staff:
     """Check a username and password, applying lockout; raise on any failure.
 
-    The caller commits even on failure, so failed attempts and lockouts are kept.
+    The caller checks the second factor next, then calls :func:`record_successful_login`;
+    it commits even on failure, so failed attempts and lockouts are kept.
     """
-    config = current_app.config
     now = utcnow()
     staff = find_by_username(username) if username else None
     if staff is None:
@@ -165,28 +208,26 @@ def authenticate(username: str, password: str) -> Staff:
         record(staff, "auth.login_locked", staff, outcome="denied")
         raise RateLimited("This account is locked after repeated failed sign-ins; try later.")
     if not _verify(staff.password_hash, password):
-        window = timedelta(minutes=config["LOCKOUT_MINUTES"])
-        if staff.first_failed_at is None or now - staff.first_failed_at > window:
-            staff.first_failed_at = now
-            staff.failed_logins = 0
-        staff.failed_logins += 1
-        record(staff, "auth.login_failed", staff, outcome="failure")
-        if staff.failed_logins >= config["LOCKOUT_ATTEMPTS"]:
-            staff.locked_until = now + window
-            staff.failed_logins = 0
-            staff.first_failed_at = None
-            record(staff, "auth.lockout", staff, outcome="denied")
+        record_failed_login(staff, now)
         raise Unauthorized("Wrong username or password.")
     if not staff.active:
         record(staff, "auth.login_failed", staff, outcome="denied")
         raise Unauthorized("Wrong username or password.")
-    staff.failed_logins = 0
-    staff.first_failed_at = None
-    staff.locked_until = None
-    staff.last_login_at = now
     if _hasher.check_needs_rehash(staff.password_hash):
         staff.password_hash = hash_password(password)
     return staff
+
+
+def record_successful_login(staff: Staff) -> None:
+    """Clear the failure count once every factor passed (not after the password alone).
+
+    Resetting after the password alone would let someone who knows it guess second-factor
+    codes for ever, four at a time.
+    """
+    staff.failed_logins = 0
+    staff.first_failed_at = None
+    staff.locked_until = None
+    staff.last_login_at = utcnow()
 
 
 def _token_digest(token: str) -> str:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import (
     Blueprint,
+    Response,
     flash,
     redirect,
     render_template,
@@ -27,7 +28,14 @@ from casemgr.core.schema import form_errors
 from casemgr.extensions import db, login_rate_limit
 from casemgr.staff import mfa, services
 from casemgr.staff.models import Staff
-from casemgr.staff.schemas import ROLE_CHOICES, LoginForm, StaffCreateForm, StaffUpdateForm
+from casemgr.staff.reauth import mark_reauthenticated, require_recent_auth
+from casemgr.staff.schemas import (
+    ROLE_CHOICES,
+    LoginForm,
+    ReauthForm,
+    StaffCreateForm,
+    StaffUpdateForm,
+)
 
 auth_bp = Blueprint("auth", __name__)
 home_bp = Blueprint("home", __name__)
@@ -61,9 +69,11 @@ def login() -> Any:
         try:
             data = LoginForm().load(request.form)
             staff = services.authenticate(data["username"], data["password"])
-            if staff.totp_secret is not None and not mfa.verify(staff.totp_secret, data["otp"]):
-                record(staff, "auth.login_failed", staff, outcome="failure")
-                raise CasemgrError("Enter the current code from your authenticator app.")
+            if not mfa.check_second_factor(staff, data["otp"]):
+                services.record_failed_login(staff)  # code guesses count towards lockout
+                raise CasemgrError(
+                    "Enter the current code from your authenticator app (or a recovery code)."
+                )
         except ValidationError as err:
             errors = form_errors(err)
             status = 422
@@ -72,6 +82,7 @@ def login() -> Any:
             errors = {"_form": [err.message]}
             status = 429 if isinstance(err, RateLimited) else 401
         else:
+            services.record_successful_login(staff)
             session.clear()  # a fresh session at login: no fixation
             login_user(staff)
             now = time.time()
@@ -99,32 +110,96 @@ def logout() -> Any:
     return redirect(url_for("auth.login"))
 
 
-@auth_bp.route("/account/mfa", methods=["GET", "POST"])
-@requires(Action.SIGNED_IN)
-def mfa_enrol() -> Any:
-    """Turn on the second factor: show a secret, confirm it with a first code."""
-    staff: Staff = current_user._get_current_object()
+def _pending_secret() -> str:
+    """Return the secret being enrolled in this session, drawing one the first time."""
     secret = session.get("mfa_pending_secret") or mfa.new_secret()
     session["mfa_pending_secret"] = secret
+    return secret
+
+
+@auth_bp.route("/account/mfa", methods=["GET", "POST"])
+@requires(Action.SIGNED_IN)
+@require_recent_auth
+def mfa_enrol() -> Any:
+    """Turn on the second factor: scan a QR code, confirm a first code, keep recovery codes."""
+    staff: Staff = current_user._get_current_object()
+    secret = _pending_secret()
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
-        if mfa.verify(secret, request.form.get("otp")):
-            staff.totp_secret = secret
+        codes = mfa.enrol(staff, secret, request.form.get("otp"))
+        if codes is not None:
             record(staff, "auth.mfa_enrol", staff)
             db.session.commit()
             session.pop("mfa_pending_secret", None)
             session.pop("mfa_enrolment_required", None)
-            flash("Two-step sign-in is on.", "success")
-            return redirect(url_for("home.index"))
+            flash("Two-step sign-in is on. Keep your recovery codes somewhere safe.", "success")
+            return render_template("auth/recovery_codes.html", codes=codes)
         errors = {"otp": ["That code does not match; check the clock on your device."]}
     return render_template(
         "auth/mfa.html",
         secret=secret,
         uri=mfa.provisioning_uri(staff, secret),
         enrolled=staff.totp_secret is not None,
+        codes_left=mfa.recovery_codes_left(staff) if staff.totp_secret else 0,
         required=bool(session.get("mfa_enrolment_required")),
         errors=errors,
     ), (422 if errors else 200)
+
+
+@auth_bp.get("/account/mfa/qr.svg")
+@requires(Action.SIGNED_IN)
+def mfa_qr() -> Any:
+    """Serve the QR code of the secret being enrolled (an image: CSP allows no inline data)."""
+    staff: Staff = current_user._get_current_object()
+    svg = mfa.qr_svg(mfa.provisioning_uri(staff, _pending_secret()))
+    return Response(svg, mimetype="image/svg+xml")
+
+
+@auth_bp.post("/account/mfa/recovery-codes")
+@requires(Action.SIGNED_IN)
+@require_recent_auth
+def mfa_recovery_codes() -> Any:
+    """Replace the recovery codes (the old ones stop working) and show the new ones once."""
+    staff: Staff = current_user._get_current_object()
+    if staff.totp_secret is None:
+        flash("Turn on two-step sign-in first.", "warning")
+        return redirect(url_for("auth.mfa_enrol"))
+    codes = mfa.new_recovery_codes(staff)
+    record(staff, "auth.mfa_recovery_codes", staff)
+    db.session.commit()
+    return render_template("auth/recovery_codes.html", codes=codes)
+
+
+@auth_bp.route("/account/reauth", methods=["GET", "POST"])
+@requires(Action.SIGNED_IN)
+def reauth() -> Any:
+    """Confirm the password (and second factor) before a sensitive change."""
+    staff: Staff = current_user._get_current_object()
+    target = _safe_next(request.values.get("next")) or url_for("home.index")
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            data = ReauthForm().load(request.form)
+            services.authenticate(staff.username, data["password"])
+            if not mfa.check_second_factor(staff, data["otp"]):
+                services.record_failed_login(staff)
+                raise CasemgrError("Enter the current code from your authenticator app.")
+        except ValidationError as err:
+            errors, status = form_errors(err), 422
+        except CasemgrError as err:
+            db.session.commit()  # keep the failed attempt, its lockout count and audit event
+            errors = {"_form": [err.message]}
+            status = 429 if isinstance(err, RateLimited) else 401
+        else:
+            services.record_successful_login(staff)
+            mark_reauthenticated()
+            record(staff, "auth.reauth", staff)
+            db.session.commit()
+            return redirect(target)
+    return render_template(
+        "auth/reauth.html", next=target, needs_otp=staff.totp_secret is not None, errors=errors
+    ), status
 
 
 @home_bp.get("/")
@@ -153,11 +228,14 @@ def staff_list() -> Any:
     staff = db.session.scalars(
         sa.select(Staff).order_by(Staff.active.desc(), Staff.full_name)
     ).all()
+    record(current_user, "staff.list")
+    db.session.commit()
     return render_template("admin/staff_list.html", staff=staff)
 
 
 @admin_bp.route("/staff/new", methods=["GET", "POST"])
 @requires(Action.STAFF_MANAGE)
+@require_recent_auth
 def staff_new() -> Any:
     """Create a staff account."""
     form: dict[str, Any] = {"roles": []}
@@ -182,11 +260,14 @@ def staff_new() -> Any:
 
 @admin_bp.route("/staff/<int:staff_id>", methods=["GET", "POST"])
 @requires(Action.STAFF_MANAGE)
+@require_recent_auth
 def staff_edit(staff_id: int) -> Any:
     """Change roles, details or activation of an account (never delete it)."""
     staff = db.session.get(Staff, staff_id)
     if staff is None:
         raise NotFound("No such staff member.")
+    record(current_user, "staff.view", staff)
+    db.session.commit()  # the read is audited even if the change below fails
     form: dict[str, Any] = {
         "full_name": staff.full_name,
         "email": staff.email or "",

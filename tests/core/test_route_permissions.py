@@ -22,7 +22,9 @@ from casemgr.staff.services import issue_token
 from tests.conftest import TEST_SECRET, make_app
 from tests.factories import (
     admit,
+    make_consent,
     make_diagnosis,
+    make_emergency_grant,
     make_module,
     make_patient,
     make_score,
@@ -77,6 +79,8 @@ def test_every_object_kind_has_an_id_in_the_walk() -> None:
         "score_id",
         "plan_id",
         "treatment_plan_id",
+        "grant_id",
+        "consent_id",
     }
     assert url_args <= covered
 
@@ -116,6 +120,9 @@ def _patient_records(
         "score": make_score(episode, staff["nurse"]),
         "plan": make_taper_plan(episode, staff["physician"]),
         "treatment_plan": make_treatment_plan(episode, counselor),
+        # An emergency grant to some other counselor, and a Part 2 consent.
+        "grant": make_emergency_grant(make_staff("counselor"), patient),
+        "consent": make_consent(patient),
     }
 
 
@@ -135,6 +142,9 @@ def _url(rule: str, world: dict[str, Any]) -> str:
         "plan_id": world["plan"].id,
         "treatment_plan_id": world["treatment_plan"].id,
         "module_id": world["module"].id,
+        "grant_id": world["grant"].id,
+        "consent_id": world["consent"].id,
+        "chart_id": world["patient"].id,
     }
 
     def fill(match: re.Match[str]) -> str:

@@ -179,7 +179,9 @@ def test_chart_shows_money_to_intake_and_status_only_to_the_counselor(client) ->
     assert "Verified" in counselor_view
     assert "MEM-99123" not in counselor_view
     assert "1234" not in counselor_view
-    assert len(statements) < 30
+    # Every chart section (pathway, timeline, coverage, consents...) reads a fixed number of
+    # rows; the whole chart stays bounded (growth is tested in tests/therapy/test_pages.py).
+    assert len(statements) < 40
 
 
 def test_coverage_form_refuses_a_second_primary_with_a_message(client) -> None:

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from casemgr.audit.models import AuditEvent
-from casemgr.audit.part2 import PART2_NOTICE
+from casemgr.audit.services import REDISCLOSURE_NOTICE
 from casemgr.episodes import services
 from casemgr.extensions import db
 from tests.conftest import api_headers
@@ -71,7 +71,7 @@ def test_admissions_extract_codes_and_missing_values(client, episodes) -> None:
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     rows = _rows(response.get_data(as_text=True))
-    assert rows[0] == [f"# {PART2_NOTICE}"]
+    assert rows[0] == [f"# {REDISCLOSURE_NOTICE}"]
     header, data = rows[2], rows[3:]
     record = dict(zip(header, data[0], strict=True))
     assert record["CASEID"] == str(first.id)
@@ -104,6 +104,12 @@ def test_extract_is_audited_as_a_disclosure(client, episodes) -> None:
     client.get("/reports/teds?kind=admissions&from=2025-01-01&to=2025-12-31")
     actions = db.session.scalars(sa.select(AuditEvent.action)).all()
     assert "export.teds_admissions" in actions
+    from casemgr.audit.models import Disclosure
+
+    disclosures = db.session.scalars(sa.select(Disclosure)).all()
+    assert sorted(d.patient_id for d in disclosures) == sorted(e.patient_id for e in episodes)
+    assert {d.kind for d in disclosures} == {"teds_extract"}
+    assert {d.legal_basis for d in disclosures} == {"state_reporting"}
 
 
 def test_bad_kind_or_range_is_explained(client) -> None:
