@@ -520,3 +520,90 @@ def documentation(filters: ReportFilters) -> dict[str, Any]:
         totals["signed_within_24h"] + totals["signed_24_to_72h"], totals["notes"]
     )
     return {"from": filters.start, "to": filters.end, "authors": authors, "totals": totals}
+
+
+# --- education ------------------------------------------------------------------------------
+
+
+def education(filters: ReportFilters) -> dict[str, Any]:
+    """Core-module completion: active episodes today, and discharged episodes at discharge.
+
+    A module counts for a discharged episode only when delivered on or before discharge.
+    """
+    from casemgr.education.models import EducationDelivery, EducationModule
+
+    core = sa.and_(EducationModule.core.is_(True), EducationModule.active.is_(True))
+    core_total = db.session.scalar(sa.select(sa.func.count()).where(core)) or 0
+    delivered = (
+        sa.select(
+            EducationDelivery.episode_id.label("episode_id"),
+            sa.func.count(sa.distinct(EducationDelivery.module_id)).label("done"),
+        )
+        .join(EducationModule, EducationModule.id == EducationDelivery.module_id)
+        .join(Episode, Episode.id == EducationDelivery.episode_id)
+        .where(
+            core,
+            sa.or_(
+                Episode.discharged_on.is_(None),
+                EducationDelivery.delivered_on <= Episode.discharged_on,
+            ),
+        )
+        .group_by(EducationDelivery.episode_id)
+        .subquery()
+    )
+    done = sa.func.coalesce(delivered.c.done, 0)
+
+    def cohort(*conditions: sa.ColumnElement[bool]) -> dict[str, Any]:
+        row = db.session.execute(
+            sa.select(
+                sa.func.count(Episode.id),
+                sa.func.coalesce(sa.func.sum(sa.case((done >= core_total, 1), else_=0)), 0),
+                sa.func.avg(sa.cast(done, sa.Float)),
+            )
+            .outerjoin(delivered, delivered.c.episode_id == Episode.id)
+            .where(*conditions, *filters.episode_conditions())
+        ).one()
+        episodes, complete, mean_done = row[0], int(row[1]), row[2]
+        return {
+            "episodes": episodes,
+            "all_core_complete": complete if core_total else 0,
+            "completion_rate": _rate(complete, episodes) if core_total else None,
+            "mean_core_modules": round(float(mean_done), 2) if mean_done is not None else None,
+        }
+
+    active = cohort(Episode.status == "active")
+    discharged = cohort(
+        Episode.status == "discharged", Episode.discharged_on.between(filters.start, filters.end)
+    )
+    modules = [
+        {"module_id": r.id, "title": r.title, "active_episodes_reached": int(r.n or 0)}
+        for r in db.session.execute(
+            sa.select(
+                EducationModule.id,
+                EducationModule.title,
+                sa.func.count(sa.distinct(EducationDelivery.episode_id)).label("n"),
+            )
+            .outerjoin(
+                EducationDelivery,
+                sa.and_(
+                    EducationDelivery.module_id == EducationModule.id,
+                    EducationDelivery.episode_id.in_(
+                        sa.select(Episode.id).where(
+                            Episode.status == "active", *filters.episode_conditions()
+                        )
+                    ),
+                ),
+            )
+            .where(core)
+            .group_by(EducationModule.id, EducationModule.title)
+            .order_by(EducationModule.title)
+        )
+    ]
+    return {
+        "from": filters.start,
+        "to": filters.end,
+        "core_modules": core_total,
+        "active": active,
+        "discharged": discharged,
+        "modules": modules,
+    }

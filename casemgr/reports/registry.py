@@ -77,6 +77,11 @@ def _documentation_chart(data: dict[str, Any]) -> Markup:
     return charts.bar_chart(items, "Notes by time to signature")
 
 
+def _education_chart(data: dict[str, Any]) -> Markup:
+    items = [(m["title"], float(m["active_episodes_reached"])) for m in data["modules"]]
+    return charts.bar_chart(items, "Active episodes that received each core module")
+
+
 REPORTS: dict[str, Report] = {
     r.slug: r
     for r in (

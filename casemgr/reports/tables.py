@@ -244,6 +244,44 @@ def documentation_tables(data: dict[str, Any]) -> list[Table]:
     return [Table("Documentation timeliness", headers, rows)]
 
 
+def education_tables(data: dict[str, Any]) -> list[Table]:
+    """Tables of the education-completion report."""
+    headers = ["Episodes", "Count", "All core modules", "Completion", "Mean core modules"]
+
+    def row(name: str, r: dict[str, Any]) -> list[str]:
+        return [
+            name,
+            fmt(r["episodes"]),
+            fmt(r["all_core_complete"]),
+            pct(r["completion_rate"]),
+            fmt(r["mean_core_modules"], 2),
+        ]
+
+    active = data["active"]["episodes"]
+    return [
+        Table(
+            f"Completion of the {data['core_modules']} core modules",
+            headers,
+            [
+                row("Active today", data["active"]),
+                row("Discharged in the range (at discharge)", data["discharged"]),
+            ],
+        ),
+        Table(
+            "Core modules reached by active episodes",
+            ["Module", "Episodes", "Share"],
+            [
+                [
+                    m["title"],
+                    fmt(m["active_episodes_reached"]),
+                    pct(m["active_episodes_reached"] / active if active else None),
+                ]
+                for m in data["modules"]
+            ],
+        ),
+    ]
+
+
 def to_csv(tables: list[Table], preamble: list[str] | None = None) -> str:
     """Write the tables as CSV: a title row, the header row and the rows of each."""
     out = io.StringIO()

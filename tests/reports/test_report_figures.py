@@ -397,3 +397,58 @@ def test_level_of_care_splits_use_the_level_in_effect(counselors) -> None:
     assert los["by_level_of_care"] == {"3.7": 1}
     only = ReportFilters(RANGE_2025.start, RANGE_2025.end, level="2.1")
     assert queries.census(only)["total_active"] == 1
+
+
+def test_education_completion_active_and_at_discharge(counselors) -> None:
+    from casemgr.education.models import EducationDelivery
+    from tests.factories import make_module
+
+    a, _ = counselors
+    core1, core2 = make_module(title="How addiction develops"), make_module(title="Relapse")
+    optional = make_module(core=False, title="Family")
+
+    def deliver(episode, module, on):
+        db.session.add(
+            EducationDelivery(
+                episode_id=episode.id, module_id=module.id, delivered_on=on, delivered_by_id=a.id
+            )
+        )
+        db.session.commit()
+
+    full = admit(make_patient(), a, days_ago=20)
+    half = admit(make_patient(), a, days_ago=20)
+    admit(make_patient(), a, days_ago=2)  # nothing yet
+    deliver(full, core1, today() - timedelta(days=10))
+    deliver(full, core2, today() - timedelta(days=9))
+    deliver(full, core2, today() - timedelta(days=8))  # a repeat counts once
+    deliver(half, core1, today() - timedelta(days=5))
+    deliver(half, optional, today() - timedelta(days=5))  # not core
+    gone = services.admit(
+        a,
+        make_patient(),
+        admitted_on=date(2025, 1, 1),
+        primary_counselor_id=a.id,
+        primary_substance=13,
+        referral_source=1,
+        service_setting=5,
+    )
+    deliver(gone, core1, date(2025, 1, 5))
+    deliver(gone, core2, date(2025, 1, 7))
+    services.discharge(a, gone, discharged_on=date(2025, 1, 6), reason=2)  # core2 came after
+    db.session.commit()
+    data = queries.education(RANGE_2025)
+    assert data["core_modules"] == 2
+    assert data["active"] == {
+        "episodes": 3,
+        "all_core_complete": 1,
+        "completion_rate": 0.3333,
+        "mean_core_modules": 1.0,
+    }
+    assert data["discharged"] == {
+        "episodes": 1,
+        "all_core_complete": 0,
+        "completion_rate": 0.0,
+        "mean_core_modules": 1.0,
+    }
+    reached = {m["title"]: m["active_episodes_reached"] for m in data["modules"]}
+    assert reached == {"How addiction develops": 2, "Relapse": 1}
