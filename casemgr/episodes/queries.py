@@ -173,6 +173,7 @@ def caseload(
             needs_attendance.label("needs_attendance"),
             unsigned.label("unsigned_notes"),
             next_planned_expr(now).label("next_planned_at"),
+            level_of_care_column(),
         )
         .join(Patient, Patient.id == Episode.patient_id)
         .join(Staff, Staff.id == Episode.primary_counselor_id)

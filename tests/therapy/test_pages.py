@@ -285,3 +285,16 @@ def test_attendance_form_for_a_planned_session(client) -> None:
     assert done.status_code == 302
     db.session.refresh(due)
     assert (due.attendance, due.duration_minutes, due.note.status) == ("attended", 45, "signed")
+
+
+def test_caseload_shows_the_current_level_of_care(client) -> None:
+    from casemgr.core.timeutil import today
+    from tests.factories import admit, make_level_of_care, make_patient, make_staff
+    from tests.pages_helpers import sign_in
+
+    counselor = make_staff("counselor")
+    episode = admit(make_patient(last_name="Levelled"), counselor, days_ago=5)
+    make_level_of_care(episode, make_staff("physician"), level="3.7", effective_on=today())
+    sign_in(client, counselor)
+    body = client.get("/caseload").get_data(as_text=True)
+    assert "<td>3.7</td>" in body
