@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
+#: Test processes (pytest-xdist); each gets its own databases.
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint format install install-dev bench-reports clean help
 
@@ -44,7 +46,7 @@ format: install-dev
 test: install-dev lint
 	@if [ -n "$$TEST_DATABASE_URL" ]; then echo "Databases: SQLite and PostgreSQL ($$TEST_DATABASE_URL)"; \
 	  else echo "Databases: SQLite only (set TEST_DATABASE_URL for the PostgreSQL leg)"; fi
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench-reports: install-dev
 	$(BIN)/python benchmarks/bench_reports.py

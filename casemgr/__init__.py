@@ -116,7 +116,10 @@ def register_guards(app: Flask) -> None:
 
     app.before_request(guard_request)
     app.before_request(check_json_body)
+    from casemgr.audit.services import audit_untracked_access
+
     app.after_request(set_security_headers)
+    app.after_request(audit_untracked_access)
     register_error_handlers(app)
 
 

@@ -67,11 +67,32 @@ def reset_schema(app: Flask) -> None:
         upgrade()
 
 
+def pg_url() -> str:
+    """Return this test process's PostgreSQL database: TEST_DATABASE_URL's, or under
+    pytest-xdist a sibling per worker (created here once, kept for the next run)."""
+    base = sa.engine.make_url(os.environ["TEST_DATABASE_URL"])
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return base.render_as_string(hide_password=False)
+    name = f"{base.database}_{worker}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).scalar()
+            if not exists:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 def database_url(kind: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Return the URL of the test database of a kind."""
     if kind == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
-    return os.environ["TEST_DATABASE_URL"]
+    return pg_url()
 
 
 @pytest.fixture(scope="session", params=DATABASES)
@@ -161,14 +182,22 @@ LEG_COUNTS: dict[str, int] = dict.fromkeys(DATABASES, 0)
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Count passed tests per database leg (the ``app`` fixture's parameter)."""
+    """Tag each report with its database leg (the app fixtures' parameter)."""
     report = yield
     callspec = getattr(item, "callspec", None)
-    if report.when == "call" and report.passed and callspec:
+    if report.when == "call" and callspec:
         for fixture in ("app", "live_app"):
             if fixture in callspec.params:
-                LEG_COUNTS[callspec.params[fixture]] += 1
+                report.user_properties.append(("leg", callspec.params[fixture]))
     return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count passed tests per leg (runs in the controller when tests run in parallel)."""
+    if report.when == "call" and report.passed:
+        for key, value in report.user_properties:
+            if key == "leg" and value in LEG_COUNTS:
+                LEG_COUNTS[value] += 1
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

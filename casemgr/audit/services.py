@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import has_request_context, request
+import sqlalchemy as sa
+from flask import Response, g, has_request_context, request
 
 from casemgr.audit import chain
 from casemgr.audit.models import AuditEvent
@@ -56,7 +57,43 @@ def record(
     )
     chain.link(db.session(), event)
     db.session.add(event)
+    if has_request_context():
+        g.setdefault("audit_events", []).append(event)
     return event
+
+
+class _Reference:
+    """Names a record by table and id for an audit event, without loading it."""
+
+    def __init__(self, table: str, record_id: int) -> None:
+        self.__tablename__ = table
+        self.id = record_id
+
+
+def audit_untracked_access(response: Response) -> Response:
+    """Leave an audit event for a request that reached a patient's record but wrote none.
+
+    The request guard notes the patient whose record a URL names; views and services write
+    the precise event (``note.sign``, ``patient.view``...). When none survived (a page that
+    only displayed the record, or a form re-rendered after its save was rolled back), this
+    safety net writes ``record.access`` so that no read or attempted write goes unaudited.
+    """
+    patient_id = g.get("guard_patient_id")
+    record_ref = g.get("guard_record")
+    if patient_id is None and record_ref is None:
+        return response
+    if not (response.status_code < 400 or response.status_code == 422):
+        return response
+    if any(sa.inspect(e).persistent for e in g.get("audit_events", [])):
+        return response
+    from flask_login import current_user
+
+    db.session.rollback()
+    outcome = "success" if response.status_code < 400 else "failure"
+    obj = _Reference(*record_ref) if record_ref else None
+    record(current_user, "record.access", obj, patient_id=patient_id, outcome=outcome)
+    db.session.commit()
+    return response
 
 
 # --- Emergency access (break the glass) -------------------------------------------------

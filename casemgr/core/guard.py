@@ -45,6 +45,16 @@ OBJECT_RESOLVERS: dict[str, Callable[[int], int | None]] = {}
 _chart_access: list[Callable[[Any, int], bool]] = []
 
 
+#: URL argument name -> table, for records about a person who is not (yet) a patient, such as
+#: an inquiry: no care-team rule applies, but every access is still audited.
+AUDITED_OBJECTS: dict[str, str] = {}
+
+
+def register_audited(arg_name: str, table: str) -> None:
+    """Declare that a URL argument names a personal record whose every access is audited."""
+    AUDITED_OBJECTS[arg_name] = table
+
+
 def register_object(arg_name: str, resolver: Callable[[int], int | None]) -> None:
     """Declare that a URL argument names an object belonging to one patient's chart."""
     OBJECT_RESOLVERS[arg_name] = resolver
@@ -65,6 +75,8 @@ def _check_objects(view_args: dict[str, Any]) -> None:
     for name, value in view_args.items():
         if isinstance(value, int) and not 0 < value <= MAX_ID:
             raise NotFound()  # ids beyond a 32-bit integer are simply not found (API.md)
+        if name in AUDITED_OBJECTS and isinstance(value, int):
+            g.guard_record = (AUDITED_OBJECTS[name], value)
         resolver = OBJECT_RESOLVERS.get(name)
         if resolver is None or not isinstance(value, int):
             continue
@@ -79,6 +91,7 @@ def _check_objects(view_args: dict[str, Any]) -> None:
             db.session.commit()
             g.denied_patient_id = patient_id  # the 403 page offers emergency access
             raise PermissionDenied("This patient is not on your care team.")
+        g.guard_patient_id = patient_id  # audit.services.audit_untracked_access reads it
 
 
 def is_api_request() -> bool:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from casemgr.audit.services import record
 from casemgr.core.errors import NotFound
-from casemgr.core.guard import register_object
+from casemgr.core.guard import register_audited, register_object
 from casemgr.extensions import db
 from casemgr.intake.models import Coverage, Inquiry
 
@@ -44,3 +44,4 @@ def _patient_of_coverage(coverage_id: int) -> int | None:
 
 
 register_object("coverage_id", _patient_of_coverage)
+register_audited("inquiry_id", "inquiries")

@@ -8,7 +8,6 @@ the same predecessor and no writer may fail with "database is locked".
 from __future__ import annotations
 
 import json
-import os
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from casemgr.audit import chain
 from casemgr.audit.models import AuditEvent
 from casemgr.extensions import db
 from casemgr.staff.services import issue_token
-from tests.conftest import DATABASES, make_app
+from tests.conftest import DATABASES, make_app, pg_url
 from tests.factories import make_patient, make_staff
 
 THREADS = 8
@@ -37,7 +36,7 @@ def _database(kind: str, tmp_path: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'concurrency.db'}"
         return
-    base = sa.engine.make_url(os.environ["TEST_DATABASE_URL"])
+    base = sa.engine.make_url(pg_url())
     name = f"{base.database}_concurrency"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -23,7 +23,7 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from casemgr.extensions import db, limiter
-from tests.conftest import DATABASES, make_app
+from tests.conftest import DATABASES, make_app, pg_url
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -59,7 +59,7 @@ def _browser_database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> It
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('browser') / 'live.db'}"
         return
-    base = sa.engine.make_url(os.environ["TEST_DATABASE_URL"])
+    base = sa.engine.make_url(pg_url())
     name = f"{base.database}_browser"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -15,7 +15,7 @@ from flask import Flask
 from flask_migrate import downgrade, upgrade
 
 from casemgr.extensions import db
-from tests.conftest import make_app
+from tests.conftest import make_app, pg_url
 
 KINDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
@@ -26,7 +26,7 @@ def scratch_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flas
     if request.param == "sqlite":
         yield make_app(f"sqlite:///{tmp_path / 'scratch.db'}")
         return
-    base = sa.engine.make_url(os.environ["TEST_DATABASE_URL"])
+    base = sa.engine.make_url(pg_url())
     name = f"casemgr_scratch_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -30,9 +30,22 @@ from tests.core.test_route_permissions import (
 
 #: Actions that neither show nor change patient data: account pages, staff administration
 #: reads and program catalogues. Everything else is patient data (or its audit trail).
-NOT_PATIENT_DATA = {Action.PUBLIC, Action.SIGNED_IN}
-#: Pages that show nothing stored until something is typed: blank forms for new records.
-BLANK_FORMS = {("patients.new", "GET"), ("admin.staff_new", "GET")}
+NOT_PATIENT_DATA = {
+    Action.PUBLIC,
+    Action.SIGNED_IN,
+    Action.EDUCATION_MANAGE,  # the module catalogue
+    Action.PLACES_MANAGE,  # bed and slot capacities
+}
+#: Pages that show nothing stored until something is typed (blank forms for new records)
+#: or only list what can be opened (menus), and aggregate counts without anyone in them.
+BLANK_FORMS = {
+    ("patients.new", "GET"),
+    ("admin.staff_new", "GET"),
+    ("intake.new_inquiry", "GET"),
+    ("reports.index", "GET"),
+    ("reports.teds_extract", "GET"),
+    ("api_intake.places", "GET"),
+}
 #: Query strings a real client would send (the search page without a term shows nobody).
 QUERIES = {"patients.search": {"q": "Pat"}}
 #: Who walks each route: the first role in this order that may use it.
