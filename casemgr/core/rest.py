@@ -36,6 +36,11 @@ class ErrorOut(Schema):
     error = fields.Nested(ErrorDetail, required=True)
 
 
+#: The OpenAPI schema of a CSV download (a text body, not JSON).
+CSV_SCHEMA: dict[str, Any] = {"type": "string"}
+CSV = "text/csv"
+
+
 class Api(SmorestApi):
     """flask-smorest with our error shape (and the Allow header it drops on 405)."""
 

@@ -14,7 +14,7 @@ from flask_login import current_user
 from casemgr.audit.services import record
 from casemgr.core.errors import field_error
 from casemgr.core.permissions import Action, requires
-from casemgr.core.rest import Blueprint, paginate
+from casemgr.core.rest import CSV, CSV_SCHEMA, Blueprint, paginate
 from casemgr.core.schema import PageArgs
 from casemgr.core.timeutil import today
 from casemgr.episodes import queries as episode_queries
@@ -446,6 +446,7 @@ def funnel_range(start: Any, end: Any) -> tuple[Any, Any]:
 @blp.route("/reports/inquiry-funnel", methods=["GET"])
 @blp.arguments(FunnelQuery, location="query")
 @blp.response(200, FunnelOut)
+@blp.alt_response(200, schema=CSV_SCHEMA, content_type=CSV, success=True)
 @requires(Action.REPORT_VIEW)
 def inquiry_funnel(args: dict[str, Any]) -> Any:
     """Return the inquiry funnel of first contacts in a date range (``?format=csv``)."""

@@ -21,18 +21,37 @@ def _three_places(value: Decimal) -> None:
         raise ValidationError("Use at most 3 decimal places.")
 
 
+def decimal_field(
+    minimum: Decimal, maximum: Decimal, inclusive: bool = True, **kwargs: Any
+) -> fields.Decimal:
+    """Build a bounded decimal field (at most 3 places) whose OpenAPI bounds are numbers.
+
+    apispec serialises a ``Range`` bound with the field itself, so a Decimal bound would be
+    published as the string ``"10000"``; the metadata restates the bounds as JSON numbers.
+    """
+    bounds: dict[str, Any] = {"type": "number", "minimum": int(minimum), "maximum": int(maximum)}
+    if not inclusive:
+        bounds["exclusiveMinimum"] = True
+    return fields.Decimal(
+        validate=[
+            validate.Range(min=minimum, max=maximum, min_inclusive=inclusive),
+            _three_places,
+        ],
+        metadata=bounds,
+        **kwargs,
+    )
+
+
 def mg_field(
     minimum: Decimal = Decimal(0), inclusive: bool = False, **kwargs: Any
 ) -> fields.Decimal:
     """Build a milligram field: positive (or zero where allowed), at most 10 g, 3 decimals."""
-    return fields.Decimal(
-        validate=[
-            validate.Range(min=minimum, max=taper.MAX_DOSE_MG, min_inclusive=inclusive),
-            _three_places,
-        ],
-        metadata={"type": "number"},
-        **kwargs,
-    )
+    return decimal_field(minimum, taper.MAX_DOSE_MG, inclusive, **kwargs)
+
+
+def percent_field(**kwargs: Any) -> fields.Decimal:
+    """Build a reduction percentage: above 0, at most 50, 3 decimals."""
+    return decimal_field(Decimal(0), Decimal(50), inclusive=False, **kwargs)
 
 
 def plan_fields(form: bool = False) -> dict[str, Any]:
@@ -41,11 +60,7 @@ def plan_fields(form: bool = False) -> dict[str, Any]:
     return {
         "medication": Text(SHORT, required=True),
         "start_dose_mg": mg_field(required=True),
-        "reduction_percent": fields.Decimal(
-            required=True,
-            validate=[validate.Range(min=0, max=50, min_inclusive=False), _three_places],
-            metadata={"type": "number"},
-        ),
+        "reduction_percent": percent_field(required=True),
         "interval_days": integer(required=True, validate=validate.Range(min=1, max=365)),
         "dose_increment_mg": mg_field(required=True),
         "start_on": fields.Date(required=True),
@@ -67,11 +82,7 @@ def replan_fields(form: bool = False) -> dict[str, Any]:
     return {
         "start_on": fields.Date(required=True),
         "current_dose_mg": mg_field(**opt),
-        "reduction_percent": fields.Decimal(
-            validate=[validate.Range(min=0, max=50, min_inclusive=False), _three_places],
-            metadata={"type": "number"},
-            **opt,
-        ),
+        "reduction_percent": percent_field(**opt),
         "interval_days": integer(validate=validate.Range(min=1, max=365), **opt),
         "override_reason": Text(LONG, **opt),
     }

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from casemgr.audit.services import record
 from casemgr.core.permissions import Action, requires
-from casemgr.core.rest import Blueprint
+from casemgr.core.rest import CSV, CSV_SCHEMA, Blueprint
 from casemgr.core.schema import MAX_ID, ApiSchema
 from casemgr.extensions import db
 from casemgr.reports.filters import SETTINGS, parse_filters
@@ -81,6 +81,7 @@ def _make_endpoint(report: Report) -> None:
     view.__name__ = f"report_{report.endpoint}"
     view.__doc__ = f"{report.title}: {report.summary}"
     endpoint = requires(Action.REPORT_VIEW)(view)
+    endpoint = blp.alt_response(200, schema=CSV_SCHEMA, content_type=CSV, success=True)(endpoint)
     endpoint = blp.response(200, ReportOut)(endpoint)
     endpoint = blp.arguments(ReportArgs, location="query")(endpoint)
     blp.route(f"/{report.slug}", methods=["GET"], endpoint=view.__name__)(endpoint)
@@ -106,7 +107,7 @@ class TedsArgs(ApiSchema):
 
 @exports_blp.route("/teds", methods=["GET"])
 @exports_blp.arguments(TedsArgs, location="query")
-@exports_blp.response(200, ReportOut, content_type="text/csv")
+@exports_blp.response(200, CSV_SCHEMA, content_type=CSV)
 @requires(Action.REPORT_VIEW)
 def teds_extract(args: dict[str, Any]) -> Response:
     """TEDS admission or discharge records as CSV (a Part 2 disclosure, audited)."""
