@@ -92,64 +92,88 @@ def test_walk_covers_the_api_and_the_pages() -> None:
     assert len(ROUTES) >= 30
 
 
+class LazyWorld(dict):  # type: ignore[type-arg]
+    """The walk's objects, each created the first time a route's URL names it.
+
+    Most routes name one or two objects; building every record kind for each of the
+    walk's cases made the walk the slowest part of the suite.
+    """
+
+    def __init__(self, builders: dict[str, Any], **ready: Any) -> None:
+        super().__init__(**ready)
+        self._builders = builders
+
+    def __missing__(self, key: str) -> Any:
+        value = self._builders[key](self)
+        self[key] = value
+        return value
+
+
+def _record_builders(counselor_key: str = "counselor") -> dict[str, Any]:
+    """Builders for every record kind that belongs to the world's patient."""
+
+    def therapy(w: LazyWorld) -> Any:
+        return therapy_record(w["episode"], w["staff"][counselor_key])
+
+    return {
+        "inquiry": lambda w: make_inquiry(),
+        "module": lambda w: make_module(),
+        "coverage": lambda w: make_coverage(w["patient"]),
+        "therapy": therapy,
+        "session": lambda w: w["therapy"][0],
+        "note": lambda w: w["therapy"][1],
+        # Signed already: signing again is a 409 for every role allowed to sign.
+        "diagnosis": lambda w: make_diagnosis(w["episode"], w["staff"]["physician"]),
+        "score": lambda w: make_score(w["episode"], w["staff"]["nurse"]),
+        "plan": lambda w: make_taper_plan(w["episode"], w["staff"]["physician"]),
+        "treatment_plan": lambda w: make_treatment_plan(w["episode"], w["staff"][counselor_key]),
+        # An emergency grant to some other counselor, and a Part 2 consent.
+        "grant": lambda w: make_emergency_grant(make_staff("counselor"), w["patient"]),
+        "consent": lambda w: make_consent(w["patient"]),
+    }
+
+
 @pytest.fixture
-def world() -> dict[str, Any]:
-    """One staff member per role, a patient on the counselor's care team, and objects for ids."""
+def world() -> LazyWorld:
+    """One staff member per role, a patient on the counselor's care team, objects on demand."""
     staff = {role: make_staff(role) for role in ROLES}
     patient = make_patient()
     episode = admit(patient, staff["counselor"], days_ago=10)
-    objects = {
-        "inquiry": make_inquiry(),
-        "module": make_module(),
-        **_patient_records(patient, episode, staff, staff["counselor"]),
-    }
-    return {"staff": staff, "patient": patient, "episode": episode, **objects}
+    return LazyWorld(_record_builders(), staff=staff, patient=patient, episode=episode)
 
 
-def _patient_records(
-    patient: Any, episode: Any, staff: dict[str, Any], counselor: Any
-) -> dict[str, Any]:
-    """Create one of every record kind that belongs to a patient's chart."""
-    session, note = therapy_record(episode, counselor)
-    return {
-        "coverage": make_coverage(patient),
-        "session": session,
-        "note": note,
-        # Signed already: signing again is a 409 for every role allowed to sign.
-        "diagnosis": make_diagnosis(episode, staff["physician"]),
-        "score": make_score(episode, staff["nurse"]),
-        "plan": make_taper_plan(episode, staff["physician"]),
-        "treatment_plan": make_treatment_plan(episode, counselor),
-        # An emergency grant to some other counselor, and a Part 2 consent.
-        "grant": make_emergency_grant(make_staff("counselor"), patient),
-        "consent": make_consent(patient),
-    }
+#: Where each URL placeholder's value comes from in the walk's world.
+PLACEHOLDERS: dict[str, Any] = {
+    "patient_id": lambda w: w["patient"].id,
+    "chart_id": lambda w: w["patient"].id,
+    "episode_id": lambda w: w["episode"].id,
+    "staff_id": lambda w: w["staff"]["nurse"].id,
+    "category": lambda w: "inpatient",
+    **{
+        f"{name}_id": (lambda key: lambda w: w[key].id)(name)
+        for name in (
+            "inquiry",
+            "coverage",
+            "session",
+            "note",
+            "diagnosis",
+            "score",
+            "plan",
+            "treatment_plan",
+            "module",
+            "grant",
+            "consent",
+        )
+    },
+}
 
 
 def _url(rule: str, world: dict[str, Any]) -> str:
     """Fill a rule's placeholders with ids of objects the role could reach."""
-    ids = {
-        "patient_id": world["patient"].id,
-        "episode_id": world["episode"].id,
-        "staff_id": world["staff"]["nurse"].id,
-        "inquiry_id": world["inquiry"].id,
-        "coverage_id": world["coverage"].id,
-        "category": "inpatient",
-        "session_id": world["session"].id,
-        "note_id": world["note"].id,
-        "diagnosis_id": world["diagnosis"].id,
-        "score_id": world["score"].id,
-        "plan_id": world["plan"].id,
-        "treatment_plan_id": world["treatment_plan"].id,
-        "module_id": world["module"].id,
-        "grant_id": world["grant"].id,
-        "consent_id": world["consent"].id,
-        "chart_id": world["patient"].id,
-    }
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1).split(":")[-1]
-        return str(ids[name])
+        return str(PLACEHOLDERS[name](world))
 
     return re.sub(r"<([^>]+)>", fill, rule)
 
@@ -302,11 +326,9 @@ def test_counselor_cannot_reach_another_care_team_by_changing_the_id(
     other_counselor = make_staff("counselor")
     stranger = make_patient()
     other_episode = admit(stranger, other_counselor, days_ago=3)
-    world = {
-        **world,
-        "patient": stranger,
-        "episode": other_episode,
-        **_patient_records(stranger, other_episode, world["staff"], other_counselor),
-    }
+    staff = {**world["staff"], "other_counselor": other_counselor}
+    world = LazyWorld(
+        _record_builders("other_counselor"), staff=staff, patient=stranger, episode=other_episode
+    )
     response = _request(client, method, _url(rule, world), "counselor", world, endpoint)
     assert response.status_code == 403
