@@ -297,4 +297,4 @@ def test_caseload_shows_the_current_level_of_care(client) -> None:
     make_level_of_care(episode, make_staff("physician"), level="3.7", effective_on=today())
     sign_in(client, counselor)
     body = client.get("/caseload").get_data(as_text=True)
-    assert "<td>3.7</td>" in body
+    assert ">3.7</td>" in body
