@@ -139,6 +139,24 @@ REPORTS: dict[str, Report] = {
             _caseload_chart,
             range_meaning="session dates",
         ),
+        Report(
+            "documentation",
+            "Documentation timeliness",
+            "Notes unsigned, and signed within 24 h, 72 h or later, per author.",
+            queries.documentation,
+            tables.documentation_tables,
+            _documentation_chart,
+            range_meaning="note dates",
+        ),
+        Report(
+            "education",
+            "Education completion",
+            "Core modules completed per active episode and at discharge.",
+            queries.education,
+            tables.education_tables,
+            _education_chart,
+            range_meaning="discharge dates",
+        ),
     )
 }
 

@@ -166,3 +166,17 @@ def test_report_views_and_exports_are_audited(client) -> None:
     actions = db.session.scalars(sa.select(AuditEvent.action)).all()
     assert "report.view" in actions
     assert "report.export" in actions
+
+
+def test_every_report_of_the_issue_has_a_page_and_an_api() -> None:
+    """Guard against a report whose queries exist but which nobody can open."""
+    assert set(REPORTS) == {
+        "census",
+        "length-of-stay",
+        "retention",
+        "stage-durations",
+        "discharges",
+        "caseload",
+        "documentation",
+        "education",
+    }
