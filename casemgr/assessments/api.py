@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask_login import current_user
 
 from casemgr.assessments import queries, services
@@ -21,38 +20,18 @@ from casemgr.assessments.schemas import (
     WithdrawalScoreOut,
 )
 from casemgr.audit.services import record
-from casemgr.core.guard import register_object
 from casemgr.core.permissions import Action, requires
 from casemgr.core.rest import Blueprint, paginate
 from casemgr.core.schema import PageArgs
-from casemgr.episodes.access import get_episode, visible_episodes_clause
-from casemgr.episodes.models import Episode
+from casemgr.episodes.access import get_episode, register_episode_record, visible_episodes_clause
 from casemgr.extensions import db
 
 blp = Blueprint("api_assessments", __name__, url_prefix="/api/v1", description="Assessments")
 blueprints = (blp,)
 
 
-def _patient_of_diagnosis(diagnosis_id: int) -> int | None:
-    """Resolve a diagnostic assessment to its patient."""
-    return db.session.scalar(
-        sa.select(Episode.patient_id)
-        .join(DiagnosticAssessment, DiagnosticAssessment.episode_id == Episode.id)
-        .where(DiagnosticAssessment.id == diagnosis_id)
-    )
-
-
-def _patient_of_score(score_id: int) -> int | None:
-    """Resolve a withdrawal score to its patient."""
-    return db.session.scalar(
-        sa.select(Episode.patient_id)
-        .join(WithdrawalScore, WithdrawalScore.episode_id == Episode.id)
-        .where(WithdrawalScore.id == score_id)
-    )
-
-
-register_object("diagnosis_id", _patient_of_diagnosis)
-register_object("score_id", _patient_of_score)
+register_episode_record("diagnosis_id", DiagnosticAssessment)
+register_episode_record("score_id", WithdrawalScore)
 
 
 @blp.route("/episodes/<int:episode_id>/diagnoses", methods=["POST"])

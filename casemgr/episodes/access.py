@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from casemgr.audit.models import EmergencyAccess
+from casemgr.audit.models import Consent, EmergencyAccess
 from casemgr.audit.services import record
 from casemgr.core.db import utcnow
 from casemgr.core.errors import NotFound, PermissionDenied
@@ -123,34 +123,35 @@ def get_episode(actor: Any, episode_id: int, action: str = "episode.view") -> Ep
     return episode
 
 
+def register_patient_record(arg_name: str, model: Any) -> None:
+    """Guard a URL argument naming a row that has a ``patient_id`` column."""
+
+    def resolve(record_id: int) -> int | None:
+        return db.session.scalar(sa.select(model.patient_id).where(model.id == record_id))
+
+    register_object(arg_name, resolve)
+
+
+def register_episode_record(arg_name: str, model: Any) -> None:
+    """Guard a URL argument naming a row that belongs to an episode (``episode_id``)."""
+
+    def resolve(record_id: int) -> int | None:
+        return db.session.scalar(
+            sa.select(Episode.patient_id)
+            .join(model, model.episode_id == Episode.id)
+            .where(model.id == record_id)
+        )
+
+    register_object(arg_name, resolve)
+
+
 def _patient_of_patient(patient_id: int) -> int | None:
     """Resolve a patient id to itself when the patient exists."""
     return db.session.scalar(sa.select(Patient.id).where(Patient.id == patient_id))
 
 
-def _patient_of_episode(episode_id: int) -> int | None:
-    """Resolve an episode id to its patient's id."""
-    return db.session.scalar(sa.select(Episode.patient_id).where(Episode.id == episode_id))
-
-
 install_chart_access(can_open_patient)
 register_object("patient_id", _patient_of_patient)
-register_object("episode_id", _patient_of_episode)
-
-
-def _patient_of_grant(grant_id: int) -> int | None:
-    """Resolve an emergency access grant to its patient's id."""
-    return db.session.scalar(
-        sa.select(EmergencyAccess.patient_id).where(EmergencyAccess.id == grant_id)
-    )
-
-
-def _patient_of_consent(consent_id: int) -> int | None:
-    """Resolve a Part 2 consent to its patient's id."""
-    from casemgr.audit.models import Consent
-
-    return db.session.scalar(sa.select(Consent.patient_id).where(Consent.id == consent_id))
-
-
-register_object("grant_id", _patient_of_grant)
-register_object("consent_id", _patient_of_consent)
+register_patient_record("episode_id", Episode)
+register_patient_record("grant_id", EmergencyAccess)
+register_patient_record("consent_id", Consent)

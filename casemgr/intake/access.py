@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
 from casemgr.audit.services import record
 from casemgr.core.errors import NotFound
-from casemgr.core.guard import register_audited, register_object
+from casemgr.core.guard import register_audited
+from casemgr.episodes.access import register_patient_record
 from casemgr.extensions import db
 from casemgr.intake.models import Coverage, Inquiry
 
@@ -38,10 +37,5 @@ def get_coverage(actor: Any, coverage_id: int, action: str = "coverage.view") ->
     return coverage
 
 
-def _patient_of_coverage(coverage_id: int) -> int | None:
-    """Resolve a coverage id to its patient's id."""
-    return db.session.scalar(sa.select(Coverage.patient_id).where(Coverage.id == coverage_id))
-
-
-register_object("coverage_id", _patient_of_coverage)
+register_patient_record("coverage_id", Coverage)
 register_audited("inquiry_id", "inquiries")

@@ -8,12 +8,10 @@ import sqlalchemy as sa
 from flask_login import current_user
 
 from casemgr.audit.services import record
-from casemgr.core.guard import register_object
 from casemgr.core.permissions import Action, requires
 from casemgr.core.rest import Blueprint, paginate
 from casemgr.core.schema import PageArgs
-from casemgr.episodes.access import get_episode
-from casemgr.episodes.models import Episode
+from casemgr.episodes.access import get_episode, register_episode_record
 from casemgr.extensions import db
 from casemgr.medication import services
 from casemgr.medication.models import DoseRecord, TaperPlan, TaperWaiver
@@ -34,16 +32,7 @@ blp = Blueprint("api_medication", __name__, url_prefix="/api/v1", description="M
 blueprints = (blp,)
 
 
-def _patient_of_plan(plan_id: int) -> int | None:
-    """Resolve a taper plan to its patient."""
-    return db.session.scalar(
-        sa.select(Episode.patient_id)
-        .join(TaperPlan, TaperPlan.episode_id == Episode.id)
-        .where(TaperPlan.id == plan_id)
-    )
-
-
-register_object("plan_id", _patient_of_plan)
+register_episode_record("plan_id", TaperPlan)
 
 
 @blp.route("/episodes/<int:episode_id>/taper-plans", methods=["POST"])

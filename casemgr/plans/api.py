@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask_login import current_user
 
 from casemgr.audit.services import record
 from casemgr.clinical import asam
-from casemgr.core.guard import register_object
 from casemgr.core.permissions import Action, requires
 from casemgr.core.rest import Blueprint, paginate
 from casemgr.core.schema import PageArgs
 from casemgr.core.timeutil import today
-from casemgr.episodes.access import get_episode, visible_episodes_clause
-from casemgr.episodes.models import Episode
+from casemgr.episodes.access import get_episode, register_episode_record, visible_episodes_clause
 from casemgr.extensions import db
 from casemgr.plans import queries, services
 from casemgr.plans.models import LevelOfCareDecision, TreatmentPlan
@@ -33,23 +30,14 @@ blp = Blueprint("api_plans", __name__, url_prefix="/api/v1", description="Plans"
 blueprints = (blp,)
 
 
-def _patient_of_plan(treatment_plan_id: int) -> int | None:
-    """Resolve a treatment plan to its patient."""
-    return db.session.scalar(
-        sa.select(Episode.patient_id)
-        .join(TreatmentPlan, TreatmentPlan.episode_id == Episode.id)
-        .where(TreatmentPlan.id == treatment_plan_id)
-    )
-
-
-register_object("treatment_plan_id", _patient_of_plan)
-
-
 def present_decision(decision: LevelOfCareDecision) -> dict[str, Any]:
     """Add the level's name as its edition prints it."""
     out = {c: getattr(decision, c) for c in LevelOfCareOut().fields if c != "level_name"}
     out["level_name"] = asam.level_name(decision.level, decision.asam_edition)
     return out
+
+
+register_episode_record("treatment_plan_id", TreatmentPlan)
 
 
 @blp.route("/episodes/<int:episode_id>/level-of-care", methods=["POST"])

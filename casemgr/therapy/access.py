@@ -4,34 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
 from casemgr.audit.services import record
 from casemgr.core.errors import NotFound, PermissionDenied
-from casemgr.core.guard import register_object
-from casemgr.episodes.access import MAX_ID, can_open_patient
-from casemgr.episodes.models import Episode
+from casemgr.episodes.access import MAX_ID, can_open_patient, register_episode_record
 from casemgr.extensions import db
 from casemgr.therapy.models import Note, TherapySession
 from casemgr.therapy.queries import note_with_everything
 
-
-def _patient_of_note(note_id: int) -> int | None:
-    """Resolve a note id to its patient's id."""
-    return db.session.scalar(
-        sa.select(Episode.patient_id)
-        .join(Note, Note.episode_id == Episode.id)
-        .where(Note.id == note_id)
-    )
-
-
-def _patient_of_session(session_id: int) -> int | None:
-    """Resolve a session id to its patient's id."""
-    return db.session.scalar(
-        sa.select(Episode.patient_id)
-        .join(TherapySession, TherapySession.episode_id == Episode.id)
-        .where(TherapySession.id == session_id)
-    )
+register_episode_record("note_id", Note)
+register_episode_record("session_id", TherapySession)
 
 
 def _check(actor: Any, action: str, obj: Any, patient_id: int) -> None:
@@ -62,7 +43,3 @@ def get_session(actor: Any, session_id: int, action: str = "session.view") -> Th
     if action:
         record(actor, action, session, patient_id=session.episode.patient_id)
     return session
-
-
-register_object("note_id", _patient_of_note)
-register_object("session_id", _patient_of_session)
