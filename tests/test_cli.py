@@ -87,6 +87,19 @@ def test_healthz_reports_database(client) -> None:
     assert response.get_json() == {"status": "ok", "database": "ok"}
 
 
+def test_readyz_reports_a_current_schema(client) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "schema": "current"}
+
+
+def test_readyz_refuses_traffic_while_migrations_are_pending(app, client) -> None:
+    db.session.execute(sa.text("UPDATE alembic_version SET version_num = 'ab9b9aff3aa5'"))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unavailable", "schema": "pending migrations"}
+
+
 def test_pages_carry_security_headers(client) -> None:
     response = client.get("/login")
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
