@@ -63,6 +63,30 @@ def can_open_patient(actor: Any, patient_id: int) -> bool:
     """
     if works_across_patients(actor):
         return True
+    write = _is_write_request()
+    memo = _request_memo()
+    key = (actor.id, patient_id, write)
+    if memo is not None and key in memo:
+        return memo[key]
+    allowed = _query_can_open(actor, patient_id, write)
+    if memo is not None:
+        memo[key] = allowed
+    return allowed
+
+
+def _request_memo() -> dict[tuple[int, int, bool], bool] | None:
+    """Return this request's answers, so the guard's check and the view's cost one query."""
+    from flask import g, has_request_context
+
+    if not has_request_context():
+        return None
+    if "chart_access_memo" not in g:
+        g.chart_access_memo = {}
+    return g.chart_access_memo
+
+
+def _query_can_open(actor: Any, patient_id: int, write: bool) -> bool:
+    """Ask the database whether the actor is on the care team or holds a live grant."""
     as_primary = sa.select(Episode.id).where(
         Episode.patient_id == patient_id, Episode.primary_counselor_id == actor.id
     )
@@ -77,7 +101,7 @@ def can_open_patient(actor: Any, patient_id: int) -> bool:
         EmergencyAccess.expires_at > utcnow(),
     )
     clauses = [sa.exists(as_primary), sa.exists(as_member)]
-    if not _is_write_request():
+    if not write:
         clauses.append(sa.exists(by_emergency))
     return bool(db.session.scalar(sa.select(sa.or_(*clauses))))
 
@@ -127,7 +151,9 @@ def register_patient_record(arg_name: str, model: Any) -> None:
     """Guard a URL argument naming a row that has a ``patient_id`` column."""
 
     def resolve(record_id: int) -> int | None:
-        return db.session.scalar(sa.select(model.patient_id).where(model.id == record_id))
+        # A primary-key get: the view's own get() then finds the row in the identity map.
+        row = db.session.get(model, record_id)
+        return None if row is None else row.patient_id
 
     register_object(arg_name, resolve)
 
@@ -146,8 +172,9 @@ def register_episode_record(arg_name: str, model: Any) -> None:
 
 
 def _patient_of_patient(patient_id: int) -> int | None:
-    """Resolve a patient id to itself when the patient exists."""
-    return db.session.scalar(sa.select(Patient.id).where(Patient.id == patient_id))
+    """Resolve a patient id to itself when the patient exists (loaded once for the view)."""
+    patient = db.session.get(Patient, patient_id)
+    return None if patient is None else patient.id
 
 
 install_chart_access(can_open_patient)

@@ -176,3 +176,17 @@ def test_login_page_and_api_share_one_attempt_budget(client):
         assert client.post("/api/v1/auth/tokens", json=body).status_code == 401
     assert client.post("/api/v1/auth/tokens", json=body).status_code == 429
     assert client.post("/login", data=data).status_code == 429
+
+
+def test_login_upgrades_a_hash_made_with_older_argon2_parameters(client):
+    from argon2 import PasswordHasher
+
+    staff = make_staff("counselor", username="olga")
+    staff.password_hash = PasswordHasher(time_cost=3, memory_cost=65_536, parallelism=4).hash(
+        PASSWORD
+    )
+    db.session.commit()
+    assert login(client, "olga", PASSWORD).status_code == 302
+    db.session.refresh(staff)
+    assert staff.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert PasswordHasher().verify(staff.password_hash, PASSWORD)
