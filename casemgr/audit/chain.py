@@ -104,6 +104,66 @@ def link(session: Session, event: AuditEvent) -> None:
     head.length = head.length + 1
 
 
+PENDING = "audit_pending"
+
+
+def defer(session: Session, event: AuditEvent) -> None:
+    """Queue an event to be linked when its transaction commits (see :func:`link_pending`).
+
+    Linking at record time took the chain's lock at the first audited read of a request and
+    held it until the request committed, so every audited page queued behind every other.
+    """
+    # Begin the transaction now if none has (no SQL is sent), so a rollback before the commit
+    # finds the events it must discard.
+    transaction = session.get_nested_transaction() or session.get_transaction() or session.begin()
+    session.info.setdefault(PENDING, []).append((event, transaction))
+
+
+def link_pending(session: Session, *args: Any) -> None:
+    """Lock the chain head and link the transaction's queued events, in recorded order."""
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    for event, _transaction in pending:
+        link(session, event)
+        session.add(event)
+
+
+def _within(transaction: Any, ended: Any) -> bool:
+    """Tell whether ``transaction`` is ``ended`` or nested inside it."""
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def discard_pending(session: Session, ended: Any) -> None:
+    """Forget events queued in a transaction or savepoint that rolled back: they never happened."""
+    pending = session.info.get(PENDING)
+    if pending:
+        kept = [(e, t) for e, t in pending if not _within(t, ended)]
+        session.info[PENDING] = kept
+
+
+def link_before_reading_events(state: Any) -> None:
+    """Link queued events before a query reads audit events, so a transaction sees its own."""
+    if (
+        state.is_select
+        and state.session.info.get(PENDING)
+        and any(m.class_ is AuditEvent for m in state.all_mappers)
+    ):
+        link_pending(state.session)
+
+
+def install() -> None:
+    """Link queued events just before every session's commit (once per process)."""
+    if not sa.event.contains(Session, "before_commit", link_pending):
+        sa.event.listen(Session, "before_commit", link_pending)
+        sa.event.listen(Session, "after_soft_rollback", discard_pending)
+        sa.event.listen(Session, "do_orm_execute", link_before_reading_events)
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     """What verification found: intact or not, rows checked, the first bad row's id."""

@@ -9,6 +9,7 @@ from flask import Response, g, has_request_context, request
 
 from casemgr.audit import chain
 from casemgr.audit.models import AuditEvent
+from casemgr.core.db import utcnow
 from casemgr.extensions import db
 
 OUTCOMES = ("success", "denied", "failure")
@@ -39,7 +40,11 @@ def record(
     outcome: str = "success",
     patient_id: int | None = None,
 ) -> AuditEvent:
-    """Append one audit event to the chain in the current transaction; the caller commits."""
+    """Append one audit event to the chain in the current transaction; the caller commits.
+
+    The event is linked into the chain when the transaction commits (chain.defer), so the
+    chain's lock is held for the commit only, not for the rest of the request.
+    """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown audit outcome {outcome!r}")
     object_type, object_id = _object_identity(obj)
@@ -47,6 +52,7 @@ def record(
         patient_id = patient.id
     actor_id = getattr(actor, "id", None) if getattr(actor, "is_authenticated", True) else None
     event = AuditEvent(
+        at=utcnow(),
         actor_id=actor_id,
         action=action,
         object_type=object_type,
@@ -55,8 +61,7 @@ def record(
         outcome=outcome,
         ip=client_ip(),
     )
-    chain.link(db.session(), event)
-    db.session.add(event)
+    chain.defer(db.session(), event)
     if has_request_context():
         g.setdefault("audit_events", []).append(event)
     return event

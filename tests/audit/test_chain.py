@@ -268,3 +268,70 @@ def test_migration_hashes_events_written_before_the_chain_existed(
     assert result.ok
     assert result.checked == 6
     assert ids == [1, 4, 7, 10, 11, 12]
+
+
+def test_events_are_linked_at_commit_not_when_recorded(app: Flask) -> None:
+    staff = make_staff("supervisor")
+    patient = make_patient()
+    db.session.commit()
+    event = record(staff, "patient.view", patient, patient)
+    # Nothing is linked (and, on PostgreSQL, no chain lock is held) until the commit.
+    assert event.hash is None
+    assert event.id is None
+    if app.config["TEST_DATABASE_KIND"] == "postgresql":
+        held = db.session.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            )
+        )
+        assert held == 0
+    db.session.commit()
+    assert event.id is not None
+    assert event.hash is not None
+    assert _verify().ok
+
+
+def test_a_rolled_back_savepoint_drops_only_its_own_events(app: Flask) -> None:
+    staff = make_staff("supervisor")
+    patient = make_patient()
+    db.session.commit()
+    kept = record(staff, "patient.view", patient, patient)
+    savepoint = db.session.begin_nested()
+    record(staff, "patient.edit", patient, patient)
+    savepoint.rollback()
+    db.session.commit()
+    actions = db.session.scalars(
+        sa.select(AuditEvent.action).where(AuditEvent.patient_id == patient.id)
+    ).all()
+    assert actions == ["patient.view"]
+    assert kept.hash is not None
+    assert _verify().ok
+
+
+def test_a_rolled_back_transaction_leaves_no_event(app: Flask) -> None:
+    staff = make_staff("supervisor")
+    patient = make_patient()
+    db.session.commit()
+    record(staff, "patient.view", patient, patient)
+    db.session.rollback()
+    db.session.commit()
+    count = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.patient_id == patient.id)
+    )
+    assert count == 0
+
+
+def test_a_transaction_reads_its_own_queued_events(app: Flask) -> None:
+    staff = make_staff("supervisor")
+    patient = make_patient()
+    db.session.commit()
+    record(staff, "patient.view", patient, patient)
+    actions = db.session.scalars(
+        sa.select(AuditEvent.action).where(AuditEvent.patient_id == patient.id)
+    ).all()
+    assert actions == ["patient.view"]
+    db.session.commit()
+    assert _verify().ok
