@@ -73,7 +73,7 @@ class NoPatientData(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place; never drop it."""
-        text = record.getMessage()
+        text = QUERY_STRING.sub("?[query removed]", record.getMessage())
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
             frames = "".join(
@@ -81,7 +81,7 @@ class NoPatientData(logging.Filter):
                 for frame in traceback.extract_tb(error.__traceback__)
             )
             text = f"{text}: {type(error).__name__}{frames}"
-        record.msg = QUERY_STRING.sub("?[query removed]", text)
+        record.msg = text
         record.args = ()
         record.exc_info = None
         record.exc_text = None
