@@ -45,8 +45,9 @@ graceful_timeout = 30
 # Recycle workers now and then so slow memory growth cannot accumulate.
 max_requests = 2000
 max_requests_jitter = 200
-# X-Forwarded-Proto is believed only from nginx on this host (gunicorn's default, stated).
-forwarded_allow_ips = "127.0.0.1,::1"
+# X-Forwarded-Proto is believed only from nginx: on this host by default; set
+# FORWARDED_ALLOW_IPS (gunicorn's own variable) to nginx's address when it runs elsewhere.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # No control socket in ~/.gunicorn (the service user has no home); the unit passes the flag too.
 control_socket_disable = True
 

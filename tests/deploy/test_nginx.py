@@ -18,6 +18,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import ssl
 import sys
@@ -163,13 +164,19 @@ def migrate_and_seed(url: str) -> None:
 
 
 @pytest.fixture
-def stack(database: str, tmp_path: Path) -> Iterator[Stack]:
-    """Start both app servers and nginx on the migrated database; stop them whatever happens."""
+def redis_url() -> str:
+    """The Redis database for the rate-limit counters; skip when Redis does not answer."""
     try:
         with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1) as client:
             client.ping()
     except redis.RedisError as err:
         pytest.skip(f"Redis is not answering at {REDIS_URL}: {err}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def stack(redis_url: str, database: str, tmp_path: Path) -> Iterator[Stack]:
+    """Start both app servers and nginx on the migrated database; stop them whatever happens."""
     began = time.monotonic()
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -183,7 +190,7 @@ def stack(database: str, tmp_path: Path) -> Iterator[Stack]:
         # What an operator fills in, plus a small login budget to reach quickly.
         "SECRET_KEY": TEST_SECRET,
         "DATABASE_URL": database,
-        "RATELIMIT_STORAGE_URI": REDIS_URL,
+        "RATELIMIT_STORAGE_URI": redis_url,
         "LOGIN_RATE_LIMIT": f"{LOGIN_LIMIT} per minute",
         "WEB_CONCURRENCY": "1",
         "GUNICORN_THREADS": "2",
@@ -211,6 +218,7 @@ def stack(database: str, tmp_path: Path) -> Iterator[Stack]:
         *("-g", f"daemon off; pid {tmp_path}/nginx.pid; error_log {logs}/error.log;"),
     ]
     processes: list[Process] = []
+    stack: Stack | None = None
     try:
         for number, port in enumerate(app_ports, start=1):
             processes.append(start(f"gunicorn-{number}", unit_command(port), env, logs))
@@ -222,10 +230,12 @@ def stack(database: str, tmp_path: Path) -> Iterator[Stack]:
         stack = Stack(https_port, http_port, processes[:2], logs, context)
         stack.note(f"stack up in {time.monotonic() - began:.1f} s (two gunicorn instances, nginx)")
         yield stack
-        ARTIFACT.parent.mkdir(exist_ok=True)
-        ARTIFACT.write_text("\n".join(stack.evidence) + "\n")
     finally:
         stop_all(processes)
+        if stack is not None:  # what the run showed, or how far it got; the logs stay in logs/
+            stack.note(f"log directory: {logs}")
+            ARTIFACT.parent.mkdir(exist_ok=True)
+            ARTIFACT.write_text("\n".join(stack.evidence) + "\n")
 
 
 def login(browser: Browser, **headers: str) -> tuple[Reply, Reply]:
@@ -468,8 +478,36 @@ def check_logs_have_no_query_strings(stack: Stack) -> None:
     )
 
 
+def check_failover(stack: Stack) -> None:
+    """With one instance stopped (a restart, a crash), nginx sends everything to the other."""
+    stopped = stack.gunicorns[1]
+    stopped.popen.send_signal(signal.SIGTERM)  # what systemctl stop does: a graceful stop
+    stopped.popen.wait(timeout=30)
+    browser = stack.browser()
+    health = [browser.get("/healthz") for _ in range(3)]
+    page, signed_in = login(browser)
+    caseload = browser.get("/caseload")
+    browser.close()
+    replies = [*health, page, signed_in, caseload]
+    assert [r.status for r in replies] == [200, 200, 200, 200, 302, 200]
+    assert {stack.served_by(r) for r in replies} == {stack.gunicorns[0].name}
+    access = (stack.logs / "casemgr.access.log").read_text().splitlines()
+    retried = [
+        line
+        for line in access
+        if any(f"id={r.request_id}" in line for r in replies)
+        and "upstream=127.0.0.1:" in line
+        and ", " in line.split("upstream=", 1)[1].split(" upstream_status=", 1)[0]
+    ]
+    stack.note(
+        f"failover: {stopped.name} stopped (SIGTERM); 3 x GET /healthz 200, login 302,"
+        f" /caseload 200, all from {stack.gunicorns[0].name}; nginx first tried the stopped"
+        f" instance for {len(retried)} of them and moved on"
+    )
+
+
 def test_two_app_servers_behind_nginx(stack: Stack, database: str) -> None:
-    """Login, shared sessions and rate limits, client address, CSRF, health, static, logs."""
+    """Health, shared sessions and rate limits, client address, CSRF, static, logs, failover."""
     checks = [
         lambda: check_health(stack),
         lambda: check_session_shared(stack),
@@ -478,6 +516,7 @@ def test_two_app_servers_behind_nginx(stack: Stack, database: str) -> None:
         lambda: check_csrf_form_post(stack),
         lambda: check_static_and_limits(stack),
         lambda: check_logs_have_no_query_strings(stack),
+        lambda: check_failover(stack),
     ]
     began = time.monotonic()
     for check in checks:
