@@ -202,7 +202,7 @@ class Process:
 
 
 def stop_all(processes: list[Process], timeout: float = 15) -> None:
-    """Send SIGTERM to all (a graceful stop for both nginx and gunicorn), wait, then kill."""
+    """SIGTERM each (a graceful stop for nginx and gunicorn), wait, then kill its group."""
     for process in processes:
         if process.popen.poll() is None:
             process.popen.send_signal(signal.SIGTERM)
@@ -211,18 +211,24 @@ def stop_all(processes: list[Process], timeout: float = 15) -> None:
         try:
             process.popen.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            process.popen.kill()
+            os.killpg(process.popen.pid, signal.SIGKILL)  # its workers too
             process.popen.wait(timeout=5)
         for handle in process.files:
             handle.close()
 
 
 def start(name: str, args: list[str], env: Mapping[str, str], logs: Path) -> Process:
-    """Start a server with stdout and stderr going to files under ``logs``."""
+    """Start a server in its own process group, stdout and stderr to files under ``logs``."""
     out, err = logs / f"{name}.out", logs / f"{name}.err"
     out_file, err_file = out.open("wb"), err.open("wb")
     popen = subprocess.Popen(  # noqa: S603
-        args, env=dict(env), cwd=ROOT, stdout=out_file, stderr=err_file, stdin=subprocess.DEVNULL
+        args,
+        env=dict(env),
+        cwd=ROOT,
+        stdout=out_file,
+        stderr=err_file,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: stop_all can kill its workers too
     )
     return Process(name, popen, out, err, [out_file, err_file])
 
