@@ -197,7 +197,7 @@ def stack(redis_url: str, database: str, tmp_path: Path) -> Iterator[Stack]:
     began = time.monotonic()
     logs = tmp_path / "logs"
     logs.mkdir()
-    app_ports, (http_port, https_port) = free_ports(2), free_ports(2)
+    *app_ports, http_port, https_port = free_ports(4)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
