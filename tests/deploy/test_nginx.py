@@ -517,7 +517,7 @@ def check_failover(stack: Stack) -> None:
     stack.note(
         f"failover: {stopped.name} killed (SIGKILL); 3 x GET /healthz 200, login 302,"
         f" /caseload 200, all from {stack.gunicorns[0].name}; nginx's log shows {moved} of"
-        f" them first tried on the stopped instance (refused) and passed to the other"
+        f" them first tried on the killed instance (refused) and passed to the other"
     )
 
 
