@@ -82,6 +82,9 @@ def build_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_STRATEGY": "fixed-window",
+        # Redis down: count in memory (per worker) rather than failing every sign-in with 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "30 per minute"),
         # Bootstrap from the package, never a CDN: the machines have no internet.
         "BOOTSTRAP_SERVE_LOCAL": True,

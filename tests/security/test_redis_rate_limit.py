@@ -109,3 +109,14 @@ def test_control_in_memory_counters_are_per_server(database: str) -> None:
     with app_servers(database, "memory://") as servers:
         statuses = _spread_attempts(servers, 3 * LIMIT)
     assert statuses.count(401) == 2 * LIMIT  # each server let LIMIT through on its own
+
+
+def test_redis_down_falls_back_to_per_server_counting_not_errors(database: str) -> None:
+    # Nothing listens on port 1: every storage call fails, as when Redis goes down.
+    with app_servers(database, "redis://127.0.0.1:1/0", count=1) as servers:
+        statuses = _spread_attempts(servers, 2 * LIMIT)
+        with urllib.request.urlopen(f"{servers[0]}/healthz", timeout=30) as health:  # noqa: S310
+            assert health.status == 200
+    assert 500 not in statuses
+    assert statuses[:LIMIT] == [401] * LIMIT  # sign-in still answers
+    assert set(statuses[LIMIT:]) == {429}  # and is still limited, in memory
