@@ -7,7 +7,7 @@ export FLASK_APP := wsgi
 #: Test processes (pytest-xdist); each gets its own databases.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint format install install-dev bench-reports clean help
+.PHONY: run test lint format install install-dev bench bench-reports clean help
 
 help:
 	@echo "make run   - set up .venv, migrate, seed demo data once, serve on http://127.0.0.1:5000"
@@ -47,6 +47,17 @@ test: install-dev lint
 	@if [ -n "$$TEST_DATABASE_URL" ]; then echo "Databases: SQLite and PostgreSQL ($$TEST_DATABASE_URL)"; \
 	  else echo "Databases: SQLite only (set TEST_DATABASE_URL for the PostgreSQL leg)"; fi
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+$(VENV)/.installed-bench: benchmarks/requirements.txt requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
+	touch $(VENV)/.installed $(VENV)/.installed-dev $@
+
+#: Load benchmark on SQLite and PostgreSQL (generates 100,000 patients once per database);
+#: writes benchmarks/RESULTS.md. BENCH_ARGS="--patients 5000 --seconds 5" for a quick look.
+bench: $(VENV)/.installed-bench
+	@command -v wrk >/dev/null || { echo "Installing wrk (Debian package)"; \
+	  apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 bench-reports: install-dev
 	$(BIN)/python benchmarks/bench_reports.py

@@ -357,13 +357,15 @@ def gunicorn(target: Target, workers: int) -> Iterator[str]:
         proc = subprocess.Popen(  # noqa: S603
             [
                 str(BIN / "gunicorn"),
+                "--config",
+                str(ROOT / "deploy" / "gunicorn.conf.py"),  # what ships (gthread workers)
                 "--workers",
                 str(workers),
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--no-control-socket",
-                "--timeout",
-                "60",
+                "--access-logfile",
+                str(OUT / f"access-{target.name}.log"),
                 "wsgi:app",
             ],
             cwd=ROOT,
@@ -740,8 +742,9 @@ def render(
         "",
         f"- Data: `flask generate-data --patients {args.patients} --years {args.years} "
         f"--seed {args.seed}`, then the benchmark's own writes (logins, logged sessions).",
-        f"- Server: gunicorn, {args.workers} sync workers, production settings, on 127.0.0.1 "
-        "(no nginx, no TLS).",
+        f"- Server: gunicorn with the shipped `deploy/gunicorn.conf.py` ({args.workers} gthread "
+        "workers × 4 threads, access log on), production settings, on 127.0.0.1 (no nginx, "
+        "no TLS).",
         f"- Load: wrk, 1 thread, {args.connections} connections kept busy (closed loop), "
         f"{args.warmup} s warm-up then {args.seconds} s measured per row; wrk runs on the "
         "same 2 cores as the server and the database.",
