@@ -1,8 +1,9 @@
 """The hash chain over audit events: canonical serialisation, the serialised append, verify.
 
-Every event stores ``hash = SHA-256(canonical(event) + prev_hash)``. Appends are serialised
-so two transactions can never link to the same predecessor: PostgreSQL takes a
-transaction-level advisory lock before reading the chain head; SQLite transactions start with
+Every event stores ``hash = SHA-256(canonical(event) + prev_hash)``. Events are linked when
+their transaction commits (:func:`defer`, :func:`link_pending`), and appends are serialised
+so two transactions can never link to the same predecessor: PostgreSQL locks the chain-head
+row (``SELECT ... FOR UPDATE``) as it reads it; SQLite transactions start with
 ``BEGIN IMMEDIATE`` (casemgr/__init__.py), so the write lock is held before the head is read
 and a concurrent writer waits (busy timeout) instead of failing.
 """
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from casemgr.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
 
-#: Key of the PostgreSQL advisory lock that serialises appends ("casemgr audit", as an int).
+#: Key of the PostgreSQL advisory lock that serialises re-creating a missing chain head.
 ADVISORY_LOCK_KEY = 0x63A5_A0D1
 #: The fields the hash covers, in this order; changing them breaks every existing chain.
 HASHED_FIELDS = (
@@ -63,17 +64,29 @@ def _values(event: AuditEvent) -> dict[str, Any]:
 
 
 def _lock_and_read_head(session: Session) -> AuditChainHead:
-    """Take the append lock (PostgreSQL) and load the chain head, creating it if missing."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
-    head = session.scalar(
+    """Lock and load the chain head in one statement, creating it if missing.
+
+    On PostgreSQL ``FOR UPDATE`` waits for a concurrent append to commit and then returns
+    the head it left (READ COMMITTED re-reads a locked row), so no two transactions link to
+    the same predecessor. SQLite has no row locks; its transactions already hold the write
+    lock (BEGIN IMMEDIATE).
+    """
+    query = (
         sa.select(AuditChainHead)
         .where(AuditChainHead.id == 1)
         .execution_options(populate_existing=True)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    head = session.scalar(query)
     if head is None:  # only after the table was emptied by hand (tests, a fresh restore)
-        head = AuditChainHead(id=1, last_id=0, last_hash=GENESIS_HASH, length=0)
-        session.add(head)
+        if session.get_bind().dialect.name == "postgresql":
+            # no row to lock yet: serialise the re-creation on a transaction-level lock
+            session.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
+            head = session.scalar(query)
+        if head is None:
+            head = AuditChainHead(id=1, last_id=0, last_hash=GENESIS_HASH, length=0)
+            session.add(head)
     return head
 
 

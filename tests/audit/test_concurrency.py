@@ -1,8 +1,8 @@
 """The chain stays intact under concurrent writers: parallel requests on a live threaded server.
 
 Each request appends audit events in its own transaction; appends are serialised (PostgreSQL:
-advisory lock; SQLite: BEGIN IMMEDIATE and the busy timeout), so no two events may link to
-the same predecessor and no writer may fail with "database is locked".
+the chain-head row lock taken at commit; SQLite: BEGIN IMMEDIATE and the busy timeout), so
+no two events may link to the same predecessor and no writer may fail with "database is locked".
 """
 
 from __future__ import annotations
