@@ -18,7 +18,7 @@ from casemgr.episodes.access import get_episode
 from casemgr.episodes.models import Episode
 from casemgr.extensions import db
 from casemgr.medication import services
-from casemgr.medication.models import TaperPlan, TaperWaiver
+from casemgr.medication.models import DoseRecord, TaperPlan, TaperWaiver
 from casemgr.medication.schemas import DoseForm, ReplanForm, TaperPlanForm, WaiverForm
 from casemgr.patients.chart import register_chart_section
 from casemgr.patients.models import Patient
@@ -95,7 +95,11 @@ def waive(episode_id: int) -> Any:
 @requires(Action.CLINICAL_VIEW)
 def plan(plan_id: int) -> Any:
     """Show the schedule, the doses recorded and the actions the viewer may take."""
-    order = db.session.get_one(TaperPlan, plan_id)
+    order = db.session.get_one(
+        TaperPlan,
+        plan_id,
+        options=[sa.orm.selectinload(TaperPlan.doses).joinedload(DoseRecord.recorded_by)],
+    )
     record(current_user, "taper_plan.view", order, patient_id=order.episode.patient_id)
     db.session.commit()
     return _render_plan(order, {}, {}, 200)
