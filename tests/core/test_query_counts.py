@@ -15,17 +15,17 @@ a real request does, so a lazy load per row shows up as a statement per row.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -38,7 +38,6 @@ from casemgr.staff.services import issue_token
 from tests.conftest import rolled_back_session
 from tests.core.test_route_permissions import (
     _ROUTE_APP,
-    PLACEHOLDERS,
     ROLES,
     ROUTES,
     LazyWorld,
@@ -69,7 +68,11 @@ GET_ENDPOINTS: dict[str, str] = {endpoint: rule for endpoint, rule, m in ROUTES 
 
 @dataclass(frozen=True)
 class Page:
-    """How to read one GET endpoint, and what grows on it between the two readings."""
+    """How to read one GET endpoint, and what grows on it between the two readings.
+
+    ``grows`` starting with "nothing" (a form, one record) or "counts" (aggregates) marks a
+    page whose answer need not get longer on the big world; every other one must.
+    """
 
     grows: str
     query: str = ""
@@ -80,11 +83,29 @@ class Page:
     objects: dict[str, str] = field(default_factory=dict)
     #: Extra query strings read the same way (a CSV download of the same report, a filter).
     variants: tuple[str, ...] = ()
+    #: An HTML list whose rows come from many charts or people: it grows with the program,
+    #: so it must show one bounded page at a time (PAGED_LISTS, or OTHER_BOUNDS says how).
+    unbounded: bool = False
+
+    @property
+    def shows_more(self) -> bool:
+        """Tell whether the page's answer must be longer on the big world."""
+        return not self.grows.startswith(("nothing", "counts"))
 
 
 CHART = "sessions, notes, stage moves, diagnoses, scores, decisions, plans, doses, deliveries"
-REPORT = "episodes admitted and discharged in the range, their sessions, notes and deliveries"
-EPISODE_LIST = "active and discharged episodes of many counselors"
+REPORT_NAMES = (
+    "census",
+    "caseload",
+    "discharges",
+    "documentation",
+    "education",
+    "length_of_stay",
+    "retention",
+    "stage_durations",
+)
+REPORT = "counts over episodes, sessions, notes and deliveries in the range (SQL aggregates)"
+ONE_EPISODE = "nothing on the episode itself (a form)"
 
 PAGES: dict[str, Page] = {
     # --- signing in and the account --------------------------------------------------------
@@ -94,39 +115,47 @@ PAGES: dict[str, Page] = {
     "auth.mfa_qr": Page("nothing (a QR code of the pending secret)"),
     "home.index": Page("nothing (a redirect to the role's start page)", status=302),
     "health.healthz": Page("nothing (one SELECT 1)", roles=("anonymous",)),
-    "api_me.me": Page("the caller's roles"),
+    "api_me.me": Page("nothing (the caller and their roles)"),
     # --- staff -------------------------------------------------------------------------
-    "admin.staff_list": Page("staff accounts and their roles"),
+    "admin.staff_list": Page("staff accounts and their roles", unbounded=True),
     "admin.staff_edit": Page("nothing on one account (its roles)"),
     "admin.staff_new": Page("nothing (a form)"),
     "api_staff.list_staff": Page("staff accounts and their roles"),
     # --- patients and the chart ----------------------------------------------------------
-    "patients.search": Page("patients matching the name", query="q=testcase"),
+    "patients.search": Page("patients matching the name", query="q=testcase", unbounded=True),
     "api_patients.list_patients": Page(
         "patients matching the name", query="q=testcase", variants=("",)
     ),
     "patients.new": Page("nothing (a form)"),
-    "patients.edit": Page("nothing on one patient"),
-    "api_patients.get_patient_view": Page("the patient's episodes"),
+    "patients.edit": Page("nothing on one patient (a form)"),
+    "api_patients.get_patient_view": Page("nothing on one patient"),
     "patients.chart": Page(
-        f"past episodes, {CHART}, coverages, consents, disclosures",
+        f"past episodes, {CHART}, coverages, authorizations, consents, disclosures",
         roles=("supervisor", "counselor", "physician", "intake"),
         variants=("tl=2",),
+        unbounded=True,
     ),
     "episodes.caseload": Page(
         "active episodes (patients) of the counselor and of others, their sessions and notes",
         roles=("supervisor", "counselor"),
         variants=("at_risk=1",),
+        unbounded=True,
     ),
     "episodes.admit": Page("counselors to choose from"),
-    "episodes.discharge": Page("nothing on one episode"),
-    "api_episodes.list_episodes": Page(EPISODE_LIST, variants=("status=active",)),
-    "api_episodes.get_episode_view": Page(f"{CHART} on the episode"),
+    "episodes.discharge": Page(ONE_EPISODE),
+    "api_episodes.list_episodes": Page(
+        "active and discharged episodes of many counselors", variants=("status=active",)
+    ),
+    "api_episodes.get_episode_view": Page(
+        "counts: the episode's figures are SQL aggregates over its sessions and decisions"
+    ),
     "api_episodes.stage_history": Page("stage moves of the episode"),
     "privacy.consent_new": Page("nothing (a form)"),
     "privacy.disclose": Page("the patient's consents"),
     "emergency.request_access": Page("nothing (a form)", roles=("counselor",)),
-    "emergency.review_list": Page("emergency accesses of many counselors to many charts"),
+    "emergency.review_list": Page(
+        "emergency accesses of many counselors to many charts", unbounded=True
+    ),
     "api_emergency.list_access": Page("emergency accesses of many counselors to many charts"),
     # --- assessments ---------------------------------------------------------------------
     "assessments.new_diagnosis": Page("nothing (the checklist)"),
@@ -136,22 +165,22 @@ PAGES: dict[str, Page] = {
     "assessments.new_withdrawal_score": Page("nothing (the instrument form)"),
     "assessments.withdrawal_chart": Page("withdrawal scores of the episode, by many nurses"),
     "api_assessments.list_scores": Page("withdrawal scores of the episode, by many nurses"),
-    "assessments.alerts": Page("severe scores of many patients"),
+    "assessments.alerts": Page("severe scores of many patients", unbounded=True),
     "api_assessments.list_alerts": Page("severe scores of many patients"),
     # --- medication --------------------------------------------------------------------
     "medication.new_plan": Page("nothing (the order form)"),
     "medication.plan": Page("doses recorded by many nurses"),
-    "api_medication.get_plan": Page("doses recorded on the plan"),
-    "api_medication.list_plans": Page("taper plans of the episode"),
+    "api_medication.get_plan": Page("nothing on one plan (its schedule)"),
+    "api_medication.list_plans": Page("nothing: the episode's one plan, with its schedule"),
     "api_medication.list_doses": Page("doses recorded by many nurses"),
     # --- plans ---------------------------------------------------------------------------
     "plans.new_level_of_care": Page("nothing (the ASAM form)"),
     "api_plans.list_decisions": Page("level-of-care decisions by many physicians"),
-    "plans.edit_plan": Page("versions of the treatment plan"),
+    "plans.edit_plan": Page("nothing: the latest version of the plan, as a form"),
     "plans.plan": Page("nothing on one version"),
     "api_plans.get_plan": Page("nothing on one version"),
     "api_plans.list_plans": Page("versions of the treatment plan by many authors"),
-    "plans.reviews_due": Page("plans overdue for review on many charts"),
+    "plans.reviews_due": Page("plans overdue for review on many charts", unbounded=True),
     "api_plans.reviews_due": Page("plans overdue for review on many charts"),
     # --- education ---------------------------------------------------------------------
     "education.catalogue": Page("modules in the catalogue"),
@@ -159,12 +188,13 @@ PAGES: dict[str, Page] = {
     "education.episode_education": Page("deliveries of many modules by many staff"),
     "api_education.list_deliveries": Page("deliveries of many modules by many staff"),
     # --- therapy -----------------------------------------------------------------------
-    "therapy.new_session": Page("sessions and notes the reader logged before"),
-    "therapy.record_attendance": Page("sessions and notes the reader logged before"),
-    "therapy.new_note": Page("notes the reader wrote before"),
+    "therapy.new_session": Page("nothing (a form; the reader's last choices are one query)"),
+    "therapy.record_attendance": Page("nothing (a form on one planned session)"),
+    "therapy.new_note": Page("nothing (a form; the reader's last choices are one query)"),
     "therapy.new_group": Page(
         "active episodes to choose from, the last group's roster, counselors",
-        variants=("roster=last",),
+        variants=("roster=last", "q=testcase"),
+        unbounded=True,
     ),
     "therapy.note": Page("addenda by many authors"),
     "therapy.edit_note": Page(
@@ -177,77 +207,75 @@ PAGES: dict[str, Page] = {
     "therapy.unsigned": Page(
         "unsigned notes and unrecorded planned sessions on many charts",
         roles=("supervisor", "counselor"),
+        unbounded=True,
     ),
-    "therapy.cosign_queue": Page("notes awaiting co-signature on many charts"),
+    "therapy.cosign_queue": Page("notes awaiting co-signature on many charts", unbounded=True),
     # --- admissions --------------------------------------------------------------------
-    "intake.board": Page("open inquiries, overdue follow-ups, closed inquiries"),
+    "intake.board": Page("open inquiries, overdue follow-ups, closed inquiries", unbounded=True),
     "intake.new_inquiry": Page("nothing (a form)"),
     "intake.inquiry": Page("status changes of the inquiry, by many intake staff"),
-    "intake.screening": Page("nothing on one inquiry"),
-    "intake.admit": Page("counselors, patients with the same name"),
-    "intake.waitlist": Page("inquiries on the waitlist"),
-    "intake.places": Page("active episodes and waitlisted inquiries (counted)"),
-    "intake.review": Page("active episodes without verified coverage; authorizations ending"),
+    "intake.screening": Page("nothing on one inquiry (a form)"),
+    "intake.admit": Page("patients with the inquiry's name and birth date, counselors"),
+    "intake.waitlist": Page("inquiries on the waitlist", unbounded=True),
+    "intake.places": Page("counts of active episodes and waitlisted inquiries"),
+    "intake.review": Page(
+        "active episodes without verified coverage; authorizations ending", unbounded=True
+    ),
     "intake.new_coverage": Page("nothing (a form)"),
-    "intake.verify": Page("verifications of the coverage"),
+    "intake.verify": Page("nothing on one coverage (a form)"),
     "intake.new_authorization": Page("coverages of the patient"),
-    "intake.funnel_report": Page("inquiries in the range", variants=("format=csv",)),
+    "intake.funnel_report": Page("counts of inquiries in the range", variants=("format=csv",)),
     "api_intake.list_inquiries": Page("inquiries in every status", variants=("status=waitlist",)),
     "api_intake.get_inquiry_view": Page("status changes of the inquiry"),
     "api_intake.waitlist": Page("inquiries on the waitlist"),
-    "api_intake.places": Page("active episodes and waitlisted inquiries (counted)"),
+    "api_intake.places": Page("counts of active episodes and waitlisted inquiries"),
     "api_intake.list_coverages": Page("coverages of the patient with verifications"),
     "api_intake.list_verifications": Page("verifications of the coverage by many staff"),
     "api_intake.coverage_status": Page("coverages of the patient with verifications"),
     "api_intake.list_authorizations": Page("authorizations of the episode"),
     "api_intake.utilization_review": Page("authorizations ending on many charts"),
     "api_intake.unverified": Page("active episodes without verified coverage"),
-    "api_intake.inquiry_funnel": Page("inquiries in the range", variants=("format=csv",)),
+    "api_intake.inquiry_funnel": Page("counts of inquiries in the range", variants=("format=csv",)),
     # --- reports -----------------------------------------------------------------------
     "reports.index": Page("nothing (the list of reports)"),
-    **{
-        f"reports.{name}": Page(REPORT, variants=("format=csv",))
-        for name in (
-            "census",
-            "caseload",
-            "discharges",
-            "documentation",
-            "education",
-            "length_of_stay",
-            "retention",
-            "stage_durations",
-        )
-    },
+    **{f"reports.{name}": Page(REPORT, variants=("format=csv",)) for name in REPORT_NAMES},
     **{
         f"api_reports.report_{name}": Page(REPORT, variants=("format=csv",))
-        for name in (
-            "census",
-            "caseload",
-            "discharges",
-            "documentation",
-            "education",
-            "length_of_stay",
-            "retention",
-            "stage_durations",
-        )
+        for name in REPORT_NAMES
     },
     "reports.teds_extract": Page("nothing (the extract form)"),
     "api_exports.teds_extract": Page(
-        "admissions in the range (each one a disclosure)", query="kind=admissions"
+        "admissions in the range, each one a disclosure (a batched INSERT)",
+        query="kind=admissions",
     ),
     # --- audit -------------------------------------------------------------------------
-    "audit.report": Page("audit events (every write above is one)", variants=("format=csv",)),
+    "audit.report": Page(
+        "audit events (every write above is one)", variants=("format=csv",), unbounded=True
+    ),
     "api_audit.list_events": Page("audit events (every write above is one)"),
     "audit.verify": Page(
-        "audit events: read in keyset batches of 5,000 (a statement per batch, by design)"
+        "counts: the chain is read in keyset batches of 5,000 (a statement per batch)"
     ),
     "api_audit.verify": Page(
-        "audit events: read in keyset batches of 5,000 (a statement per batch, by design)"
+        "counts: the chain is read in keyset batches of 5,000 (a statement per batch)"
     ),
 }
 
 #: GET endpoints deliberately not counted, with the reason.
 NOT_COUNTED: dict[str, str] = {}
+
+#: API answers with ``items`` that are not lists of records, so take no paging arguments.
+FIXED_API_LISTS: dict[str, str] = {
+    "api_intake.places": "one item per place category (inpatient, outpatient): a fixed list",
+}
+
+#: Unbounded list pages bounded otherwise than by the shared pager, and how.
+OTHER_BOUNDS: dict[str, str] = {
+    "audit.report": "keyset pages of 100 events (?after=), cheap at any depth of the trail",
+    "patients.search": "25 patients a page (?page=), after a name or MRN is typed",
+    "patients.chart": "the timeline shows 20 entries a page (?tl=); the rest is one patient's",
+    "therapy.new_group": "a form: the first 100 patients by name and every chosen one (?q=)",
+}
 
 
 @dataclass(frozen=True)
@@ -263,7 +291,9 @@ class Case:
     @property
     def id(self) -> str:
         """Name the case in test ids."""
-        return f"{self.endpoint}[{self.role or 'anonymous'}]{'?' + self.query if self.query else ''}"
+        return (
+            f"{self.endpoint}[{self.role or 'anonymous'}]{'?' + self.query if self.query else ''}"
+        )
 
 
 class _Viewer:
@@ -324,6 +354,8 @@ def test_walk_reads_pages_and_api() -> None:
 
 DAP = {"data": "Reports cravings.", "assessment": "Engaged.", "plan": "Continue CBT."}
 SOAP = {"subjective": "s", "objective": "o", "assessment": "a", "plan": "p"}
+TWIN = {"first_name": "Robin", "last_name": "Samename"}
+TWIN_BIRTH = date(1985, 5, 5)
 
 
 def _services() -> Any:
@@ -356,7 +388,9 @@ def _build_world() -> LazyWorld:
     patient = make_patient()
     episode = admit(patient, staff["counselor"], days_ago=40)
     builders = _record_builders()
-    builders["plan"] = lambda w: _taper_plan(w)
+    builders["plan"] = _taper_plan
+    # An inquiry from someone who may already be a patient (admission offers the matches).
+    builders["inquiry"] = lambda w: make_inquiry(date_of_birth=TWIN_BIRTH, **TWIN)
     world = LazyWorld(builders, staff=staff, patient=patient, episode=episode)
     for key in builders:
         world[key]  # noqa: B018 (build it now: reads must not write)
@@ -475,8 +509,11 @@ def _grow(w: LazyWorld, n: int) -> None:
         s.audit.disclose(supervisor, patient, kind="chart_print", consent_id=consent.id)
         _past_episode(patient, other_counselor, supervisor, ends_days_ago=100 + 40 * round_)
 
-        # Other charts: the counselor's caseload and everyone else's.
+        # Other charts: the counselor's caseload (one at risk: no session for weeks, one on
+        # the care team only) and everyone else's; a patient with the inquiry's name.
         mine = admit(make_patient(), counselor, days_ago=20 + round_)
+        admit(make_patient(), counselor, days_ago=25 + round_)
+        make_patient(date_of_birth=TWIN_BIRTH, **TWIN)
         s.therapy.log_session(
             counselor,
             mine,
@@ -497,6 +534,7 @@ def _grow(w: LazyWorld, n: int) -> None:
             attendance="scheduled",
         )
         theirs = admit(make_patient(), other_counselor, days_ago=30 + round_)
+        s.episodes.add_to_care_team(supervisor, theirs, counselor)
         s.therapy.write_note(trainee, theirs, kind="progress", format="DAP", body=DAP, sign=True)
         s.therapy.write_note(other_counselor, theirs, kind="other", format="DAP", body=DAP)
         make_score(theirs, nurse, items=items_for("CIWA-B", 45))
@@ -538,11 +576,11 @@ def _grow(w: LazyWorld, n: int) -> None:
 
 @dataclass
 class Reading:
-    """What one request cost."""
+    """What one request cost and answered."""
 
     status: int | None
     statements: list[str]
-    size: int = 0
+    body: str = ""
     error: str | None = None
 
 
@@ -560,18 +598,19 @@ def _fresh_identity_map() -> Iterator[None]:
             session.add(obj)
 
 
-def _url_of(case: Case, world: LazyWorld) -> str:
+def _url_of(case: Case, world: LazyWorld, query: str | None = None) -> str:
     """Fill the rule's placeholders from the world (some pages read another object)."""
     objects = dict(world)
     for key, source in case.page.objects.items():
         objects[key] = world[source]
     url = _url(case.rule, objects)
-    return f"{url}?{case.query}" if case.query else url
+    query = case.query if query is None else query
+    return f"{url}?{query}" if query else url
 
 
-def _read(client: FlaskClient, case: Case, world: LazyWorld) -> Reading:
+def _read(client: FlaskClient, case: Case, world: LazyWorld, query: str | None = None) -> Reading:
     """Send the case's request as its role and count the statements it runs."""
-    url = _url_of(case, world)
+    url = _url_of(case, world, query)
     headers: dict[str, str] = {}
     if case.role is not None:
         staff = world["staff"][case.role]
@@ -586,16 +625,49 @@ def _read(client: FlaskClient, case: Case, world: LazyWorld) -> Reading:
     try:
         with _fresh_identity_map(), count_queries() as statements:
             response = client.get(url, headers=headers)
-            body = response.get_data()  # a streamed body runs its queries while it is read
+            body = response.get_data(as_text=True)  # a streamed body queries while read
     except Exception as exc:  # noqa: BLE001 (reported per case, the walk goes on)
         db.session.rollback()
-        return Reading(None, [], repr(exc)[:500])
-    return Reading(response.status_code, list(statements), len(body))
+        return Reading(None, [], error=repr(exc)[:500])
+    return Reading(response.status_code, list(statements), body)
+
+
+#: List pages that show one page of a list that grows without bound, and their page arguments.
+PAGED_LISTS: dict[str, tuple[str, ...]] = {
+    "episodes.caseload": ("page",),
+    "therapy.unsigned": ("page", "late_page"),
+    "therapy.cosign_queue": ("page",),
+    "admin.staff_list": ("page",),
+    "assessments.alerts": ("page",),
+    "plans.reviews_due": ("page",),
+    "intake.board": ("page",),
+    "intake.waitlist": ("page",),
+    "intake.review": ("page", "ending_page"),
+    "emergency.review_list": ("page",),
+}
+#: Rows per page while the paged lists are read (the world has more than this in each).
+SMALL_PAGE = 2
+
+
+@dataclass
+class Walk:
+    """Everything read on one database: each case small and big, and the paged lists."""
+
+    readings: dict[str, tuple[Reading, Reading]]
+    #: (endpoint, page argument) -> (page 1, page 2, the same list on one default-sized page)
+    pages: dict[tuple[str, str], tuple[Reading, Reading, Reading]]
+    #: API list endpoint -> (per_page=1, per_page=201)
+    api_limits: dict[str, tuple[Reading, Reading]]
+
+
+def _first_case(endpoint: str) -> Case:
+    """Return the walk's first case of an endpoint (its preferred role, no query)."""
+    return next(c for c in CASES if c.endpoint == endpoint and not c.query)
 
 
 @pytest.fixture(scope="module")
-def readings(app: Flask) -> dict[str, tuple[Reading, Reading]]:
-    """Read every case on a small world, grow it, and read every case again (once per leg)."""
+def walk(app: Flask) -> Walk:
+    """Read every case on a small world, grow it, read every case again (once per leg)."""
     with rolled_back_session(app):
         client = app.test_client()
         world = _build_world()
@@ -603,7 +675,28 @@ def readings(app: Flask) -> dict[str, tuple[Reading, Reading]]:
         small = {case.id: _read(client, case, world) for case in CASES}
         _grow(world, 3)
         large = {case.id: _read(client, case, world) for case in CASES}
-    return {key: (small[key], large[key]) for key in small}
+        api_limits = {
+            case.endpoint: tuple(
+                _read(client, case, world, "&".join(filter(None, [case.query, f"per_page={n}"])))
+                for n in (1, 201)
+            )
+            for case in CASES
+            if case.rule.startswith("/api/")
+            and '"items"' in large[case.id].body
+            and case.endpoint not in FIXED_API_LISTS
+        }
+        pages = {}
+        app.config["LIST_PAGE_SIZE"] = SMALL_PAGE
+        try:
+            for endpoint, args in PAGED_LISTS.items():
+                case = _first_case(endpoint)
+                for arg in args:
+                    first, second = (_read(client, case, world, f"{arg}={n}") for n in (1, 2))
+                    pages[(endpoint, arg)] = (first, second, large[case.id])
+        finally:
+            del app.config["LIST_PAGE_SIZE"]
+    readings = {key: (small[key], large[key]) for key in small}
+    return Walk(readings, pages, api_limits)  # type: ignore[arg-type]
 
 
 def _shape(statement: str) -> str:
@@ -620,10 +713,8 @@ def _difference(small: Reading, large: Reading) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_query_count_does_not_grow_with_the_data(
-    readings: dict[str, tuple[Reading, Reading]], case: Case
-) -> None:
-    small, large = readings[case.id]
+def test_query_count_does_not_grow_with_the_data(walk: Walk, case: Case) -> None:
+    small, large = walk.readings[case.id]
     assert small.error is None, small.error
     assert large.error is None, large.error
     assert (small.status, large.status) == (case.page.status, case.page.status)
@@ -632,3 +723,51 @@ def test_query_count_does_not_grow_with_the_data(
         _difference(small, large)
     )
 
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c.page.shows_more],
+    ids=[c.id for c in CASES if c.page.shows_more],
+)
+def test_the_grown_data_reaches_the_page(walk: Walk, case: Case) -> None:
+    """Each page said to grow answers more on the big world (or the walk proves nothing)."""
+    small, large = walk.readings[case.id]
+    assert len(large.body) > len(small.body)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "arg"),
+    [(e, a) for e, args in PAGED_LISTS.items() for a in args],
+    ids=[f"{e}?{a}" for e, args in PAGED_LISTS.items() for a in args],
+)
+def test_long_lists_show_one_page_at_a_time(walk: Walk, endpoint: str, arg: str) -> None:
+    """A list that grows without bound shows a bounded page and links to the next one."""
+    first, second, whole = walk.pages[(endpoint, arg)]
+    assert (first.status, second.status) == (200, 200)
+    assert re.search(rf'href="[^"]*[?&]{arg}=2[^"]*" rel="next"', first.body), "no next link"
+    assert re.search(rf'href="[^"]*[?&]{arg}=1[^"]*" rel="prev"', second.body), "no prev link"
+    pages, total = map(int, re.findall(r"Page 1 of (\d+) · (\d+) in all", first.body)[0])
+    assert total > SMALL_PAGE
+    assert pages == -(-total // SMALL_PAGE)
+    assert "Page 1 of" not in whole.body  # the default page holds the whole list here
+    assert first.body != second.body
+    assert len(second.statements) == len(first.statements)
+
+
+def test_every_growing_list_page_is_paged() -> None:
+    """The pages that list rows of many charts or people are the paged ones (or said why not)."""
+    listed = {e for e, p in PAGES.items() if p.unbounded}
+    assert listed == set(PAGED_LISTS) | set(OTHER_BOUNDS)
+    assert not set(PAGED_LISTS) & set(OTHER_BOUNDS)
+
+
+def test_api_lists_bound_their_page_size(walk: Walk) -> None:
+    """Every API list answers the envelope, at most ``per_page`` items, and refuses > 200."""
+    assert len(walk.api_limits) >= 25
+    for endpoint, (one, too_many) in walk.api_limits.items():
+        body = json.loads(one.body)
+        assert one.status == 200, endpoint
+        assert set(body) >= {"items", "page", "per_page", "total"}, endpoint
+        assert len(body["items"]) <= 1, endpoint
+        assert body["per_page"] == 1, endpoint
+        assert too_many.status == 422, endpoint
