@@ -12,6 +12,7 @@ from flask_login import current_user
 from casemgr.audit.services import record
 from casemgr.clinical import taper
 from casemgr.core.forms import blank_to_none, run_form
+from casemgr.core.paging import paged_scalars
 from casemgr.core.permissions import Action, can, requires
 from casemgr.core.timeutil import program_zone, today
 from casemgr.episodes.access import get_episode
@@ -95,11 +96,7 @@ def waive(episode_id: int) -> Any:
 @requires(Action.CLINICAL_VIEW)
 def plan(plan_id: int) -> Any:
     """Show the schedule, the doses recorded and the actions the viewer may take."""
-    order = db.session.get_one(
-        TaperPlan,
-        plan_id,
-        options=[sa.orm.selectinload(TaperPlan.doses).joinedload(DoseRecord.recorded_by)],
-    )
+    order = db.session.get_one(TaperPlan, plan_id)
     record(current_user, "taper_plan.view", order, patient_id=order.episode.patient_id)
     db.session.commit()
     return _render_plan(order, {}, {}, 200)
@@ -108,11 +105,20 @@ def plan(plan_id: int) -> Any:
 def _render_plan(
     order: TaperPlan, form: dict[str, Any], errors: dict[str, Any], status: int
 ) -> Any:
-    """Render the plan page with the form that failed, if any."""
+    """Render the plan page with the form that failed, if any (doses a page at a time)."""
     table = taper.equivalence_table(order.equivalence_source)
+    doses, dose_paging = paged_scalars(
+        sa.select(DoseRecord)
+        .where(DoseRecord.plan_id == order.id)
+        .order_by(DoseRecord.given_at.desc(), DoseRecord.id.desc())
+        .options(sa.orm.joinedload(DoseRecord.recorded_by)),
+        "doses_page",
+    )
     return render_template(
         "medication/plan.html",
         plan=order,
+        doses=doses,
+        dose_paging=dose_paging,
         episode=order.episode,
         table=table,
         form=form,
