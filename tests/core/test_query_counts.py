@@ -30,12 +30,19 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from casemgr.audit import services as audit_services
 from casemgr.core.db import utcnow
 from casemgr.core.permissions import Action, can, declared_action
 from casemgr.core.timeutil import today
+from casemgr.education import services as education_services
+from casemgr.episodes import services as episode_services
 from casemgr.episodes.models import Episode, StageChange
 from casemgr.extensions import db
+from casemgr.intake import services as intake_services
+from casemgr.medication import services as medication_services
+from casemgr.plans import services as plan_services
 from casemgr.staff.services import issue_token
+from casemgr.therapy import services as therapy_services
 from tests.conftest import rolled_back_session
 from tests.core.test_route_permissions import (
     _ROUTE_APP,
@@ -367,32 +374,8 @@ TWIN = {"first_name": "Robin", "last_name": "Samename"}
 TWIN_BIRTH = date(1985, 5, 5)
 
 
-def _services() -> Any:
-    """Import the services the world is written through (after the app exists)."""
-    from types import SimpleNamespace
-
-    from casemgr.audit import services as audit
-    from casemgr.education import services as education
-    from casemgr.episodes import services as episodes
-    from casemgr.intake import services as intake
-    from casemgr.medication import services as medication
-    from casemgr.plans import services as plans
-    from casemgr.therapy import services as therapy
-
-    return SimpleNamespace(
-        audit=audit,
-        education=education,
-        episodes=episodes,
-        intake=intake,
-        medication=medication,
-        plans=plans,
-        therapy=therapy,
-    )
-
-
 def _build_world() -> LazyWorld:
     """The route walk's world, every object built, plus the records only reads need."""
-    s = _services()
     staff = {role: make_staff(role) for role in ROLES}
     patient = make_patient()
     episode = admit(patient, staff["counselor"], days_ago=40)
@@ -405,11 +388,11 @@ def _build_world() -> LazyWorld:
         world[key]  # noqa: B018 (build it now: reads must not write)
     counselor = staff["counselor"]
     note = world["note"]
-    s.therapy.sign_note(counselor, note)
-    world["draft_note"] = s.therapy.write_note(
+    therapy_services.sign_note(counselor, note)
+    world["draft_note"] = therapy_services.write_note(
         counselor, episode, kind="other", format="DAP", body=DAP
     )
-    world["session"] = s.therapy.log_session(
+    world["session"] = therapy_services.log_session(
         counselor,
         episode,
         kind="individual",
@@ -419,17 +402,15 @@ def _build_world() -> LazyWorld:
         attendance="scheduled",
     )
     inquiry = world["inquiry"]
-    s.intake.record_screening(staff["intake"], inquiry, {"frequency": 2})
-    s.intake.change_status(staff["intake"], inquiry, "screening")
+    intake_services.record_screening(staff["intake"], inquiry, {"frequency": 2})
+    intake_services.change_status(staff["intake"], inquiry, "screening")
     db.session.commit()
     return world
 
 
 def _taper_plan(w: LazyWorld) -> Any:
     """Order the chart's taper, started yesterday so doses can be recorded today."""
-    from casemgr.medication import services
-
-    plan = services.create_plan(
+    plan = medication_services.create_plan(
         w["staff"]["physician"],
         w["episode"],
         medication="clonazepam",
@@ -471,7 +452,6 @@ def _grow(w: LazyWorld, n: int) -> None:
     Distinct authors matter: rows sharing one author would be served from the identity map
     and hide a lazy load per row.
     """
-    s = _services()
     episode, patient, counselor = w["episode"], w["patient"], w["staff"]["counselor"]
     now = utcnow()
     for _ in range(n):
@@ -486,7 +466,7 @@ def _grow(w: LazyWorld, n: int) -> None:
 
         # The chart's episode: sessions with notes, a standalone note, stage moves there and
         # back, assessments, decisions, a plan version, doses, deliveries, authorizations.
-        s.therapy.log_session(
+        therapy_services.log_session(
             supervisor,
             episode,
             kind="individual",
@@ -494,28 +474,32 @@ def _grow(w: LazyWorld, n: int) -> None:
             started_at=now - timedelta(hours=3) - minutes,
             duration_minutes=45,
             attendance="attended",
-            note=s.therapy.NoteInput("DAP", DAP),
+            note=therapy_services.NoteInput("DAP", DAP),
             sign=True,
         )
-        s.therapy.write_note(supervisor, episode, kind="medical", format="SOAP", body=SOAP)
-        s.therapy.add_addendum(supervisor, w["note"], text=f"Correction {round_}.")
-        s.episodes.move_stage(supervisor, episode, "detox", reason="Assessed", override=True)
-        s.episodes.move_stage(supervisor, episode, "diagnosis", reason="Back for review")
+        therapy_services.write_note(supervisor, episode, kind="medical", format="SOAP", body=SOAP)
+        therapy_services.add_addendum(supervisor, w["note"], text=f"Correction {round_}.")
+        episode_services.move_stage(supervisor, episode, "detox", reason="Assessed", override=True)
+        episode_services.move_stage(supervisor, episode, "diagnosis", reason="Back for review")
         make_diagnosis(episode, physician)
         make_score(episode, nurse)
         make_level_of_care(episode, physician)
-        plan = s.plans.write_plan(supervisor, episode, plan_tree())
-        s.plans.sign_plan(supervisor, plan)
-        s.medication.record_dose(
+        plan = plan_services.write_plan(supervisor, episode, plan_tree())
+        plan_services.sign_plan(supervisor, plan)
+        medication_services.record_dose(
             nurse, w["plan"], given_at=now - minutes, dose_mg=Decimal("2"), status="given"
         )
         module = make_module()
-        s.education.record_delivery(supervisor, episode, module_id=module.id, delivered_on=today())
+        education_services.record_delivery(
+            supervisor, episode, module_id=module.id, delivered_on=today()
+        )
         make_authorization(episode, intake)
-        s.intake.verify_coverage(intake, w["coverage"], status="verified", verified_on=today())
+        intake_services.verify_coverage(
+            intake, w["coverage"], status="verified", verified_on=today()
+        )
         make_coverage(patient, intake, priority="secondary", member_id=f"SEC-{round_}")
         consent = make_consent(patient)
-        s.audit.disclose(supervisor, patient, kind="chart_print", consent_id=consent.id)
+        audit_services.disclose(supervisor, patient, kind="chart_print", consent_id=consent.id)
         _past_episode(patient, other_counselor, supervisor, ends_days_ago=100 + 40 * round_)
 
         # Other charts: the counselor's caseload (one at risk: no session for weeks, one on
@@ -523,7 +507,7 @@ def _grow(w: LazyWorld, n: int) -> None:
         mine = admit(make_patient(), counselor, days_ago=20 + round_)
         admit(make_patient(), counselor, days_ago=25 + round_)
         make_patient(date_of_birth=TWIN_BIRTH, **TWIN)
-        s.therapy.log_session(
+        therapy_services.log_session(
             counselor,
             mine,
             kind="individual",
@@ -531,9 +515,9 @@ def _grow(w: LazyWorld, n: int) -> None:
             started_at=now - timedelta(days=1) - minutes,
             duration_minutes=50,
             attendance="attended",
-            note=s.therapy.NoteInput("DAP", DAP),
+            note=therapy_services.NoteInput("DAP", DAP),
         )
-        s.therapy.log_session(
+        therapy_services.log_session(
             counselor,
             mine,
             kind="individual",
@@ -543,39 +527,43 @@ def _grow(w: LazyWorld, n: int) -> None:
             attendance="scheduled",
         )
         theirs = admit(make_patient(), other_counselor, days_ago=30 + round_)
-        s.episodes.add_to_care_team(supervisor, theirs, counselor)
-        s.therapy.write_note(trainee, theirs, kind="progress", format="DAP", body=DAP, sign=True)
-        s.therapy.write_note(other_counselor, theirs, kind="other", format="DAP", body=DAP)
+        episode_services.add_to_care_team(supervisor, theirs, counselor)
+        therapy_services.write_note(
+            trainee, theirs, kind="progress", format="DAP", body=DAP, sign=True
+        )
+        therapy_services.write_note(other_counselor, theirs, kind="other", format="DAP", body=DAP)
         make_score(theirs, nurse, items=items_for("CIWA-B", 45))
-        old_plan = s.plans.write_plan(other_counselor, theirs, plan_tree())
-        s.plans.sign_plan(other_counselor, old_plan)
+        old_plan = plan_services.write_plan(other_counselor, theirs, plan_tree())
+        plan_services.sign_plan(other_counselor, old_plan)
         old_plan.review_due_on = today() - timedelta(days=round_)
         make_authorization(theirs, intake, ends_on=today() + timedelta(days=1))
         make_emergency_grant(make_staff("counselor"), theirs.patient)
-        s.therapy.log_group_session(
+        therapy_services.log_group_session(
             supervisor,
             topic=f"Relapse prevention {round_}",
             modality="cbt",
             started_at=now - timedelta(hours=1) - minutes,
             duration_minutes=60,
             attendees=[
-                s.therapy.AttendeeInput(e.id, "attended", s.therapy.NoteInput("DAP", DAP))
+                therapy_services.AttendeeInput(
+                    e.id, "attended", therapy_services.NoteInput("DAP", DAP)
+                )
                 for e in (episode, mine, theirs)
             ],
         )
         gone = admit(make_patient(), other_counselor, days_ago=60 + round_)
-        s.episodes.discharge(
+        episode_services.discharge(
             other_counselor, gone, discharged_on=today() - timedelta(days=round_), reason=1
         )
 
         # Admissions: the chart's inquiry moves back and forth; more inquiries everywhere.
         inquiry = w["inquiry"]
-        s.intake.change_status(intake, inquiry, "waitlist")
-        s.intake.change_status(intake, inquiry, "screening", reason="Needs a second screen")
+        intake_services.change_status(intake, inquiry, "waitlist")
+        intake_services.change_status(intake, inquiry, "screening", reason="Needs a second screen")
         make_inquiry(status="waitlist", actor=intake, days_ago=round_)
         make_inquiry(status="screening", actor=intake, urgency="urgent")
         late = make_inquiry(actor=intake, days_ago=10)
-        s.intake.update_inquiry(intake, late, {"follow_up_on": today() - timedelta(days=2)})
+        intake_services.update_inquiry(intake, late, {"follow_up_on": today() - timedelta(days=2)})
         make_inquiry(status="declined", actor=intake)
         db.session.commit()
 
