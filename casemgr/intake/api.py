@@ -83,7 +83,12 @@ def list_inquiries(args: dict[str, Any]) -> dict[str, Any]:
     where = queries.inquiry_filter(
         status=args.get("status"), overdue=args.get("overdue"), q=args.get("q")
     )
-    query = sa.select(Inquiry).where(where).order_by(*queries.pipeline_order())
+    query = (
+        sa.select(Inquiry)
+        .where(where)
+        .order_by(*queries.pipeline_order())
+        .options(sa.orm.selectinload(Inquiry.episode))  # days waiting of the admitted
+    )
     result = paginate(query, args["page"], args["per_page"])
     record(current_user, "inquiry.list")
     db.session.commit()

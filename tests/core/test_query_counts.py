@@ -565,6 +565,18 @@ def _grow(w: LazyWorld, n: int) -> None:
         late = make_inquiry(actor=intake, days_ago=10)
         intake_services.update_inquiry(intake, late, {"follow_up_on": today() - timedelta(days=2)})
         make_inquiry(status="declined", actor=intake)
+        admitted = make_inquiry(status="waitlist", actor=intake, days_ago=5 + round_)
+        intake_services.admit_inquiry(
+            intake,
+            admitted,
+            admitted_on=today(),
+            primary_counselor_id=other_counselor.id,
+            service_setting=5,
+            new_patient=True,
+            date_of_birth=date(1990, 1, round_),
+            sex="M",
+            primary_substance=13,
+        )
         db.session.commit()
 
 
