@@ -30,6 +30,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from casemgr.assessments import services as assessment_services
 from casemgr.audit import services as audit_services
 from casemgr.core.db import utcnow
 from casemgr.core.permissions import Action, can, declared_action
@@ -164,9 +165,13 @@ PAGES: dict[str, Page] = {
     "privacy.disclose": Page("the patient's consents"),
     "emergency.request_access": Page("nothing (a form)", roles=("counselor",)),
     "emergency.review_list": Page(
-        "emergency accesses of many counselors to many charts", unbounded=True
+        "emergency accesses of many counselors to many charts, reviewed by many supervisors",
+        variants=("all=1",),
+        unbounded=True,
     ),
-    "api_emergency.list_access": Page("emergency accesses of many counselors to many charts"),
+    "api_emergency.list_access": Page(
+        "emergency accesses of many counselors to many charts", variants=("reviewed=true",)
+    ),
     # --- assessments ---------------------------------------------------------------------
     "assessments.new_diagnosis": Page("nothing (the checklist)"),
     "assessments.diagnosis": Page("nothing on one assessment"),
@@ -483,6 +488,12 @@ def _grow(w: LazyWorld, n: int) -> None:
         episode_services.move_stage(supervisor, episode, "diagnosis", reason="Back for review")
         make_diagnosis(episode, physician)
         make_score(episode, nurse)
+        severe = make_score(episode, nurse, items=items_for("CIWA-B", 45))
+        assessment_services.acknowledge_alert(make_staff("nurse"), severe)
+        cosigned = therapy_services.write_note(
+            trainee, episode, kind="progress", format="DAP", body=DAP, sign=True
+        )
+        therapy_services.cosign_note(supervisor, cosigned)
         make_level_of_care(episode, physician)
         plan = plan_services.write_plan(supervisor, episode, plan_tree())
         plan_services.sign_plan(supervisor, plan)
@@ -538,6 +549,8 @@ def _grow(w: LazyWorld, n: int) -> None:
         old_plan.review_due_on = today() - timedelta(days=round_)
         make_authorization(theirs, intake, ends_on=today() + timedelta(days=1))
         make_emergency_grant(make_staff("counselor"), theirs.patient)
+        reviewed = make_emergency_grant(make_staff("counselor"), mine.patient, hours_ago=6)
+        audit_services.review_emergency_access(supervisor, reviewed, "Covered the group.")
         therapy_services.log_group_session(
             supervisor,
             topic=f"Relapse prevention {round_}",
