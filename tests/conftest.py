@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -108,18 +109,14 @@ def app(
         db.engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-def db_session(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """Run each test inside a transaction that is rolled back afterwards.
+@contextmanager
+def rolled_back_session(app: Flask) -> Iterator[scoped_session[Any]]:
+    """Point ``db.session`` at one transaction that is rolled back when the block ends.
 
     Services and views commit as usual; with ``create_savepoint`` their commits release
-    savepoints inside the outer transaction, which the fixture rolls back.
+    savepoints inside the outer transaction. Also used by module-scoped worlds.
     """
-    if "app" not in request.fixturenames:
-        yield None
-        return
-    app: Flask = request.getfixturevalue("app")
-    with app.app_context():
+    with app.app_context(), pytest.MonkeyPatch.context() as patch:
         connection = db.engine.connect()
         outer = connection.begin()
         session = scoped_session(
@@ -127,7 +124,7 @@ def db_session(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
                 bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
             )
         )
-        monkeypatch.setattr(db, "session", session)
+        patch.setattr(db, "session", session)
         limiter.reset()
         try:
             yield session
@@ -135,6 +132,16 @@ def db_session(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
             session.remove()
             outer.rollback()
             connection.close()
+
+
+@pytest.fixture(autouse=True)
+def db_session(request: pytest.FixtureRequest) -> Iterator[object]:
+    """Run each test inside a transaction that is rolled back afterwards."""
+    if "app" not in request.fixturenames:
+        yield None
+        return
+    with rolled_back_session(request.getfixturevalue("app")) as session:
+        yield session
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from casemgr.assessments.schemas import DiagnosisIn, WithdrawalScoreIn
 from casemgr.audit.services import record
 from casemgr.clinical import dsm5, withdrawal
 from casemgr.core.forms import run_form
+from casemgr.core.paging import paged
 from casemgr.core.permissions import Action, can, requires
 from casemgr.core.timeutil import program_zone
 from casemgr.episodes.access import get_episode, visible_episodes_clause
@@ -181,16 +182,14 @@ def withdrawal_chart(episode_id: int) -> Any:
 @requires(Action.CLINICAL_VIEW)
 def alerts() -> Any:
     """List open severe-score alerts for medical staff, most severe first."""
-    rows = list(
-        db.session.execute(
-            queries.open_alerts_query(visible_episodes_clause(current_user))
-            .add_columns(Patient)
-            .join(Patient, Patient.id == Episode.patient_id)
-        ).all()
+    rows, paging = paged(
+        queries.open_alerts_query(visible_episodes_clause(current_user))
+        .add_columns(Patient)
+        .join(Patient, Patient.id == Episode.patient_id)
     )
     record(current_user, "withdrawal_alert.list")
     db.session.commit()
-    return render_template("assessments/alerts.html", rows=rows)
+    return render_template("assessments/alerts.html", rows=rows, paging=paging)
 
 
 @bp.post("/withdrawal-scores/<int:score_id>/acknowledge")

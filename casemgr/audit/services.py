@@ -299,16 +299,30 @@ def disclose_many(
         raise ValueError(f"unknown disclosure kind {kind!r}")
     _disclosure_terms(0, None, legal_basis, recipient, purpose)
     unique_ids = sorted(set(patient_ids))
-    for patient_id in unique_ids:
-        disclosure = Disclosure(
+    rows = [
+        {
+            "patient_id": patient_id,
+            "legal_basis": legal_basis,
+            "kind": kind,
+            "recipient": recipient.strip(),
+            "purpose": purpose.strip(),
+            "disclosed_by_id": getattr(actor, "id", None),
+        }
+        for patient_id in unique_ids
+    ]
+    # One multi-row INSERT per batch, not a round trip per patient (extracts hold thousands).
+    inserted = (
+        db.session.execute(
+            sa.insert(Disclosure).returning(Disclosure.id, Disclosure.patient_id), rows
+        ).all()
+        if rows
+        else []
+    )
+    for disclosure_id, patient_id in sorted(inserted, key=lambda row: row[1]):
+        record(
+            actor,
+            "disclosure.create",
+            _Reference(Disclosure.__tablename__, disclosure_id),
             patient_id=patient_id,
-            legal_basis=legal_basis,
-            kind=kind,
-            recipient=recipient.strip(),
-            purpose=purpose.strip(),
-            disclosed_by_id=getattr(actor, "id", None),
         )
-        db.session.add(disclosure)
-        db.session.flush()
-        record(actor, "disclosure.create", disclosure, patient_id=patient_id)
     return len(unique_ids)

@@ -32,6 +32,7 @@ from casemgr.audit.schemas import (
 )
 from casemgr.audit.services import LEGAL_BASES, REDISCLOSURE_NOTICE, record
 from casemgr.core.errors import CasemgrError, NotFound
+from casemgr.core.paging import paged
 from casemgr.core.permissions import Action, requires
 from casemgr.core.schema import form_errors
 from casemgr.core.timeutil import today
@@ -187,15 +188,20 @@ def review_list() -> Any:
         .options(
             sa.orm.joinedload(EmergencyAccess.staff), sa.orm.joinedload(EmergencyAccess.reviewed_by)
         )
-        .order_by(EmergencyAccess.reviewed_at.is_not(None), EmergencyAccess.granted_at.desc())
-        .limit(200)
+        .order_by(
+            EmergencyAccess.reviewed_at.is_not(None),
+            EmergencyAccess.granted_at.desc(),
+            EmergencyAccess.id.desc(),
+        )
     )
     if not show_all:
         query = query.where(EmergencyAccess.reviewed_at.is_(None))
-    rows = db.session.execute(query).all()
+    rows, paging = paged(query)
     record(current_user, "emergency_access.list")
     db.session.commit()
-    return render_template("audit/emergency_list.html", rows=rows, show_all=show_all, errors={})
+    return render_template(
+        "audit/emergency_list.html", rows=rows, paging=paging, show_all=show_all, errors={}
+    )
 
 
 @emergency_bp.post("/<int:grant_id>/review")

@@ -94,6 +94,15 @@ def paginate(query: sa.Select[Any], page: int, per_page: int) -> dict[str, Any]:
     return {"items": items, "page": page, "per_page": per_page, "total": total or 0}
 
 
+def paginate_rows(query: sa.Select[Any], page: int, per_page: int) -> tuple[list[Any], int]:
+    """Run a select of several entities for one page; return its rows and the list's total."""
+    total = db.session.scalar(
+        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    )
+    rows = list(db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all())
+    return rows, total or 0
+
+
 def register_api(app: Flask, api: Api) -> None:
     """Bind the Api and its body guard to the app."""
     api.init_app(app)

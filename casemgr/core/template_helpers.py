@@ -9,6 +9,7 @@ from flask import Flask
 from flask_login import current_user
 
 from casemgr.clinical import teds
+from casemgr.core.paging import page_url
 from casemgr.core.permissions import Action, can
 from casemgr.core.timeutil import local, today
 
@@ -30,7 +31,7 @@ def _date(value: date | None) -> str:
 
 def register(app: Flask) -> None:
     """Install the globals and filters."""
-    app.jinja_env.globals.update(can=_can, today=today, teds=teds)
+    app.jinja_env.globals.update(can=_can, today=today, teds=teds, page_url=page_url)
     app.jinja_env.filters["dt"] = _datetime
     app.jinja_env.filters["d"] = _date
 

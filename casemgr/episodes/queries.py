@@ -137,14 +137,14 @@ def patient_at_risk(patient_id: int) -> bool:
     )
 
 
-def caseload(
+def caseload_query(
     actor_scope: sa.ColumnElement[bool],
     counselor_id: int | None = None,
     *,
     stage: str | None = None,
     at_risk_only: bool = False,
-) -> list[Any]:
-    """Return active episodes for the caseload page in one query, most in need first.
+) -> sa.Select[Any]:
+    """Select active episodes for the caseload page (one query), most in need first.
 
     Need: at risk first, then planned sessions left without attendance, then unsigned
     notes, then the longest since a session.
@@ -194,4 +194,21 @@ def caseload(
         query = query.where(Episode.stage == stage)
     if at_risk_only:
         query = query.where(risk)
-    return list(db.session.execute(query).all())
+    return query
+
+
+def caseload_summary(query: sa.Select[Any]) -> Any:
+    """Count a whole caseload, its at-risk episodes and its sessions needing attendance.
+
+    One aggregate over every row, for the tiles and the pager, while the page shows 50.
+    """
+    rows = query.order_by(None).subquery()
+    return db.session.execute(
+        sa.select(
+            sa.func.count().label("total"),
+            sa.func.coalesce(sa.func.sum(sa.case((rows.c.at_risk, 1), else_=0)), 0).label(
+                "at_risk"
+            ),
+            sa.func.coalesce(sa.func.sum(rows.c.needs_attendance), 0).label("needs_attendance"),
+        ).select_from(rows)
+    ).one()

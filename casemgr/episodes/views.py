@@ -13,6 +13,7 @@ from casemgr.clinical import teds
 from casemgr.core.db import utcnow
 from casemgr.core.errors import CasemgrError, PermissionDenied
 from casemgr.core.forms import blank_to_none, run_form
+from casemgr.core.paging import paged
 from casemgr.core.permissions import Action, can, requires
 from casemgr.core.schema import form_errors
 from casemgr.core.timeutil import today
@@ -52,7 +53,9 @@ def caseload() -> Any:
         stage = None
     at_risk_only = request.args.get("at_risk") == "1"
     scope = visible_episodes_clause(current_user)
-    rows = queries.caseload(scope, counselor_id, stage=stage, at_risk_only=at_risk_only)
+    query = queries.caseload_query(scope, counselor_id, stage=stage, at_risk_only=at_risk_only)
+    summary = queries.caseload_summary(query)
+    rows, paging = paged(query, total=summary.total)
     stays = {
         row.Episode.id: stay_figures(
             row.Episode.admitted_on, None, row.Episode.los_target_days, today()
@@ -65,6 +68,8 @@ def caseload() -> Any:
     return render_template(
         "episodes/caseload.html",
         rows=rows,
+        paging=paging,
+        summary=summary,
         stays=stays,
         counselors=counselors() if across else [],
         counselor_id=counselor_id,

@@ -14,7 +14,7 @@ from flask_login import current_user
 from casemgr.audit.services import record
 from casemgr.core.errors import field_error
 from casemgr.core.permissions import Action, requires
-from casemgr.core.rest import CSV, CSV_SCHEMA, Blueprint, paginate
+from casemgr.core.rest import CSV, CSV_SCHEMA, Blueprint, paginate, paginate_rows
 from casemgr.core.schema import PageArgs
 from casemgr.core.timeutil import today
 from casemgr.episodes import queries as episode_queries
@@ -83,7 +83,12 @@ def list_inquiries(args: dict[str, Any]) -> dict[str, Any]:
     where = queries.inquiry_filter(
         status=args.get("status"), overdue=args.get("overdue"), q=args.get("q")
     )
-    query = sa.select(Inquiry).where(where).order_by(*queries.pipeline_order())
+    query = (
+        sa.select(Inquiry)
+        .where(where)
+        .order_by(*queries.pipeline_order())
+        .options(sa.orm.selectinload(Inquiry.episode))  # days waiting of the admitted
+    )
     result = paginate(query, args["page"], args["per_page"])
     record(current_user, "inquiry.list")
     db.session.commit()
@@ -354,6 +359,12 @@ def list_authorizations(args: dict[str, Any], episode_id: int) -> dict[str, Any]
 @requires(Action.COVERAGE_MANAGE)
 def utilization_review(args: dict[str, Any]) -> dict[str, Any]:
     """List authorizations ending within N days or exceeded by the days used (UR list)."""
+    day = today()
+    rows, total = paginate_rows(
+        queries.utilization_review_query(args["ending_within_days"], day),
+        args["page"],
+        args["per_page"],
+    )
     items = [
         {
             **{name: getattr(i.authorization, name) for name in AuthorizationOut().fields},
@@ -362,11 +373,11 @@ def utilization_review(args: dict[str, Any]) -> dict[str, Any]:
             "days_left": i.days_left,
             "exceeded": i.exceeded,
         }
-        for i in queries.utilization_review(args["ending_within_days"])
+        for i in queries.review_items(rows, day)
     ]
     record(current_user, "authorization.review_list")
     db.session.commit()
-    return _page(items, args)
+    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
 
 
 @blp.route("/unverified-coverage", methods=["GET"])
@@ -375,7 +386,7 @@ def utilization_review(args: dict[str, Any]) -> dict[str, Any]:
 @requires(Action.COVERAGE_MANAGE)
 def unverified(args: dict[str, Any]) -> dict[str, Any]:
     """List active episodes whose patient has no verified (or self-pay) active coverage."""
-    rows = queries.unverified_admissions()
+    rows, total = paginate_rows(queries.unverified_query(), args["page"], args["per_page"])
     statuses = queries.coverages_with_status([p.id for _, p in rows], active_only=True)
     by_patient: dict[int, list[str]] = {}
     for c, v in statuses:
@@ -392,7 +403,7 @@ def unverified(args: dict[str, Any]) -> dict[str, Any]:
     ]
     record(current_user, "coverage.unverified_list")
     db.session.commit()
-    return _page(items, args)
+    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
 
 
 # ---- report ----

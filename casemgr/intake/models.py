@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,6 +12,9 @@ from casemgr.clinical import teds
 from casemgr.core.db import TimestampMixin, UTCDateTime, int_enum_check, utcnow
 from casemgr.extensions import db
 from casemgr.staff.models import Staff
+
+if TYPE_CHECKING:
+    from casemgr.episodes.models import Episode
 
 #: The pipeline (DESIGN.md §2): open statuses, then the ways an inquiry ends.
 OPEN_STATUSES = ("inquiry", "screening", "waitlist")
@@ -143,6 +147,8 @@ class Inquiry(TimestampMixin, db.Model):
     status_changes: Mapped[list[InquiryStatusChange]] = relationship(
         back_populates="inquiry", order_by="InquiryStatusChange.id"
     )
+    #: The episode it was admitted to, for reading (admission sets ``episode_id``).
+    episode: Mapped[Episode | None] = relationship(viewonly=True)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from casemgr.core.db import utcnow
+from casemgr.core.sqlfuncs import days_between
 from casemgr.core.timeutil import today
 from casemgr.episodes.models import Episode
 from casemgr.extensions import db
@@ -66,15 +67,41 @@ def inquiry_filter(
     return sa.and_(sa.true(), *conditions)
 
 
-def board() -> dict[str, list[Inquiry]]:
-    """Return open inquiries by status for the pipeline board, in one query."""
+def board(limit: int | None = None, offset: int = 0) -> dict[str, list[Inquiry]]:
+    """Return open inquiries by status for the pipeline board, in one query.
+
+    With ``limit``, each column holds its rows ``offset + 1`` to ``offset + limit`` (the board
+    is paged column by column, so one long column does not push the others off the page).
+    """
     columns: dict[str, list[Inquiry]] = {s: [] for s in OPEN_STATUSES}
-    rows = db.session.scalars(
-        sa.select(Inquiry).where(Inquiry.status.in_(OPEN_STATUSES)).order_by(*pipeline_order())
-    )
-    for inquiry in rows:
+    query = sa.select(Inquiry).where(Inquiry.status.in_(OPEN_STATUSES))
+    if limit is not None:
+        ranked = (
+            sa.select(
+                Inquiry.id,
+                sa.func.row_number()
+                .over(partition_by=Inquiry.status, order_by=pipeline_order())
+                .label("rank"),
+            )
+            .where(Inquiry.status.in_(OPEN_STATUSES))
+            .subquery()
+        )
+        query = query.join(ranked, ranked.c.id == Inquiry.id).where(
+            ranked.c.rank > offset, ranked.c.rank <= offset + limit
+        )
+    for inquiry in db.session.scalars(query.order_by(*pipeline_order())):
         columns[inquiry.status].append(inquiry)
     return columns
+
+
+def open_counts() -> dict[str, int]:
+    """Count open inquiries by status (the board's column badges and its pager)."""
+    rows = db.session.execute(
+        sa.select(Inquiry.status, sa.func.count(Inquiry.id))
+        .where(Inquiry.status.in_(OPEN_STATUSES))
+        .group_by(Inquiry.status)
+    ).all()
+    return {status: 0 for status in OPEN_STATUSES} | {status: n for status, n in rows}
 
 
 def closed_counts(days: int = 30) -> dict[str, int]:
@@ -88,24 +115,28 @@ def closed_counts(days: int = 30) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
+def waitlist_query() -> sa.Select[tuple[Inquiry]]:
+    """Select the waitlist: most urgent first, then the longest wait."""
+    return sa.select(Inquiry).where(Inquiry.status == "waitlist").order_by(*pipeline_order())
+
+
 def waitlist() -> list[Inquiry]:
-    """Return the waitlist: most urgent first, then the longest wait."""
-    return list(
-        db.session.scalars(
-            sa.select(Inquiry).where(Inquiry.status == "waitlist").order_by(*pipeline_order())
-        )
+    """Return the whole waitlist, in its order."""
+    return list(db.session.scalars(waitlist_query()))
+
+
+def overdue_query() -> sa.Select[tuple[Inquiry]]:
+    """Select open inquiries whose follow-up date has passed, the oldest first."""
+    return (
+        sa.select(Inquiry)
+        .where(inquiry_filter(overdue=True))
+        .order_by(Inquiry.follow_up_on, URGENCY_RANK, Inquiry.id)
     )
 
 
 def overdue_follow_ups() -> list[Inquiry]:
-    """Return open inquiries whose follow-up date has passed, the oldest first."""
-    return list(
-        db.session.scalars(
-            sa.select(Inquiry)
-            .where(inquiry_filter(overdue=True))
-            .order_by(Inquiry.follow_up_on, URGENCY_RANK, Inquiry.id)
-        )
-    )
+    """Return every open inquiry whose follow-up date has passed, the oldest first."""
+    return list(db.session.scalars(overdue_query()))
 
 
 @dataclass(frozen=True)
@@ -222,16 +253,19 @@ def settled_coverage_exists() -> sa.Exists:
     )
 
 
+def unverified_query() -> sa.Select[Any]:
+    """Select active episodes (with patients) whose patient has no settled active coverage."""
+    return (
+        sa.select(Episode, Patient)
+        .join(Patient, Patient.id == Episode.patient_id)
+        .where(Episode.status == "active", sa.not_(settled_coverage_exists()))
+        .order_by(Episode.admitted_on, Episode.id)
+    )
+
+
 def unverified_admissions() -> list[Any]:
     """Return active episodes whose patient has no verified (or self-pay) active coverage."""
-    return list(
-        db.session.execute(
-            sa.select(Episode, Patient)
-            .join(Patient, Patient.id == Episode.patient_id)
-            .where(Episode.status == "active", sa.not_(settled_coverage_exists()))
-            .order_by(Episode.admitted_on, Episode.id)
-        ).all()
-    )
+    return list(db.session.execute(unverified_query()).all())
 
 
 @dataclass(frozen=True)
@@ -250,8 +284,8 @@ class ReviewItem:
         return self.days_used > self.authorization.approved_days or self.days_left < 0
 
 
-def utilization_review(within_days: int, now: date | None = None) -> list[ReviewItem]:
-    """Return authorizations of active episodes ending soon or exceeded, soonest end first.
+def utilization_review_query(within_days: int, day: date) -> sa.Select[Any]:
+    """Select authorizations of active episodes ending soon or exceeded, soonest end first.
 
     Listed: current authorizations ending within ``within_days`` days, or whose approved days
     the stay has already used up.
@@ -259,8 +293,8 @@ def utilization_review(within_days: int, now: date | None = None) -> list[Review
     Days used count the stay from the later of the authorization's start and the admission
     through today: the days the payer counts against the approved days at that level. An
     authorization replaced by a later one for the same episode and level is not listed.
+    The whole rule is SQL, so the list pages in the database.
     """
-    day = now or today()
     newer = sa.orm.aliased(Authorization)
     superseded = sa.exists(
         sa.select(newer.id).where(
@@ -272,21 +306,42 @@ def utilization_review(within_days: int, now: date | None = None) -> list[Review
             ),
         )
     )
-    rows = db.session.execute(
+    today_ = sa.literal(day, sa.Date)
+    # used = day - max(starts_on, admitted_on) + 1 exceeds approved_days when both differences
+    # do; an end before today is past (days left < 0) and within any window.
+    exceeded = sa.and_(
+        days_between(today_, Authorization.starts_on) + 1 > Authorization.approved_days,
+        days_between(today_, Episode.admitted_on) + 1 > Authorization.approved_days,
+    )
+    return (
         sa.select(Authorization, Episode, Patient)
         .join(Episode, Episode.id == Authorization.episode_id)
         .join(Patient, Patient.id == Episode.patient_id)
-        .where(Episode.status == "active", Authorization.starts_on <= day, sa.not_(superseded))
+        .where(
+            Episode.status == "active",
+            Authorization.starts_on <= day,
+            sa.not_(superseded),
+            sa.or_(Authorization.ends_on <= day + timedelta(days=within_days), exceeded),
+        )
         .order_by(Authorization.ends_on, Authorization.id)
-    ).all()
+    )
+
+
+def review_items(rows: list[Any], day: date) -> list[ReviewItem]:
+    """Turn (authorization, episode, patient) rows into review items with their day counts."""
     items = []
     for auth, episode, patient in rows:
         start = max(auth.starts_on, episode.admitted_on)
         used = max((day - start).days + 1, 0)
-        item = ReviewItem(auth, episode, patient, used, (auth.ends_on - day).days)
-        if item.days_left <= within_days or item.exceeded:
-            items.append(item)
+        items.append(ReviewItem(auth, episode, patient, used, (auth.ends_on - day).days))
     return items
+
+
+def utilization_review(within_days: int, now: date | None = None) -> list[ReviewItem]:
+    """Return every authorization due for review (see utilization_review_query)."""
+    day = now or today()
+    rows = db.session.execute(utilization_review_query(within_days, day)).all()
+    return review_items(list(rows), day)
 
 
 @dataclass(frozen=True)

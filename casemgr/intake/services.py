@@ -510,10 +510,9 @@ def detox_reasons_of(inquiry: Inquiry) -> list[str]:
 
 def days_waiting_of(inquiry: Inquiry) -> int:
     """Return the days from first contact to admission, or to today while still open."""
-    if inquiry.status == "admitted" and inquiry.episode_id is not None:
-        episode = db.session.get(Episode, inquiry.episode_id)
-        if episode is not None and episode.days_waiting is not None:
-            return episode.days_waiting
+    episode = inquiry.episode if inquiry.status == "admitted" else None
+    if episode is not None and episode.days_waiting is not None:
+        return episode.days_waiting
     return (today() - inquiry.first_contact_on).days
 
 

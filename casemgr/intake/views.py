@@ -16,6 +16,7 @@ from marshmallow import ValidationError
 from casemgr.audit.services import record
 from casemgr.clinical import teds
 from casemgr.core.errors import CasemgrError
+from casemgr.core.paging import count_rows, paged, paged_scalars, paging_for
 from casemgr.core.permissions import Action, can, requires
 from casemgr.core.schema import form_errors
 from casemgr.core.timeutil import today
@@ -58,6 +59,8 @@ CHOICES = {
     "verification": list(m.VERIFICATION_LABELS.items()),
     "yes_no": [("true", "Yes"), ("false", "No")],
 }
+#: Overdue follow-ups named on the board (the rest are counted, and flagged in the columns).
+OVERDUE_NAMED = 20
 #: Form fields whose empty value means "not given".
 BOOL_FIELDS = (
     "daily_alcohol",
@@ -98,15 +101,28 @@ def _render(template: str, status: int = 200, **context: Any) -> Any:
 @bp.get("/intake")
 @requires(Action.INQUIRY_MANAGE)
 def board() -> Any:
-    """Show the pipeline by status, overdue follow-ups first, with places left."""
-    columns = queries.board()
-    overdue = queries.overdue_follow_ups()
+    """Show the pipeline by status, overdue follow-ups first, with places left.
+
+    Each column shows a page of its inquiries; the pager walks the longest column.
+    """
+    counts = queries.open_counts()
+    paging = paging_for(max(counts.values()))
+    columns = queries.board(paging.per_page, paging.offset)
+    overdue_query = queries.overdue_query()
+    overdue = list(db.session.scalars(overdue_query.limit(OVERDUE_NAMED)))
     places = queries.occupancy()
     closed = queries.closed_counts()
     record(current_user, "inquiry.list")
     db.session.commit()
     return _render(
-        "intake/board.html", columns=columns, overdue=overdue, places=places, closed=closed
+        "intake/board.html",
+        columns=columns,
+        counts=counts,
+        paging=paging,
+        overdue=overdue,
+        overdue_total=count_rows(overdue_query),
+        places=places,
+        closed=closed,
     )
 
 
@@ -311,11 +327,11 @@ def admit(inquiry_id: int) -> Any:
 @requires(Action.INQUIRY_MANAGE)
 def waitlist() -> Any:
     """Show the waitlist (most urgent, then longest wait) beside the places left."""
-    rows = queries.waitlist()
+    rows, paging = paged_scalars(queries.waitlist_query())
     places = queries.occupancy()
     record(current_user, "inquiry.waitlist_view")
     db.session.commit()
-    return _render("intake/waitlist.html", rows=rows, places=places, today_=today())
+    return _render("intake/waitlist.html", rows=rows, paging=paging, places=places, today_=today())
 
 
 @bp.route("/intake/places", methods=["GET", "POST"])
@@ -351,16 +367,23 @@ def places() -> Any:
 @requires(Action.COVERAGE_MANAGE)
 def review() -> Any:
     """Utilization review: unverified coverage of admitted patients and authorizations ending."""
-    unverified = queries.unverified_admissions()
+    unverified, paging = paged(queries.unverified_query())
     statuses = queries.coverages_with_status([p.id for _, p in unverified], active_only=True)
     by_patient: dict[int, list[Any]] = {}
     for c, v in statuses:
         by_patient.setdefault(c.patient_id, []).append((c, v))
-    ending = queries.utilization_review(3)
+    day = today()
+    rows, ending_paging = paged(queries.utilization_review_query(3, day), "ending_page")
+    ending = queries.review_items(rows, day)
     record(current_user, "authorization.review_list")
     db.session.commit()
     return _render(
-        "intake/review.html", unverified=unverified, by_patient=by_patient, ending=ending
+        "intake/review.html",
+        unverified=unverified,
+        paging=paging,
+        by_patient=by_patient,
+        ending=ending,
+        ending_paging=ending_paging,
     )
 
 

@@ -12,13 +12,14 @@ from flask_login import current_user
 from casemgr.audit.services import record
 from casemgr.clinical import taper
 from casemgr.core.forms import blank_to_none, run_form
+from casemgr.core.paging import paged_scalars
 from casemgr.core.permissions import Action, can, requires
 from casemgr.core.timeutil import program_zone, today
 from casemgr.episodes.access import get_episode
 from casemgr.episodes.models import Episode
 from casemgr.extensions import db
 from casemgr.medication import services
-from casemgr.medication.models import TaperPlan, TaperWaiver
+from casemgr.medication.models import DoseRecord, TaperPlan, TaperWaiver
 from casemgr.medication.schemas import DoseForm, ReplanForm, TaperPlanForm, WaiverForm
 from casemgr.patients.chart import register_chart_section
 from casemgr.patients.models import Patient
@@ -104,11 +105,20 @@ def plan(plan_id: int) -> Any:
 def _render_plan(
     order: TaperPlan, form: dict[str, Any], errors: dict[str, Any], status: int
 ) -> Any:
-    """Render the plan page with the form that failed, if any."""
+    """Render the plan page with the form that failed, if any (doses a page at a time)."""
     table = taper.equivalence_table(order.equivalence_source)
+    doses, dose_paging = paged_scalars(
+        sa.select(DoseRecord)
+        .where(DoseRecord.plan_id == order.id)
+        .order_by(DoseRecord.given_at.desc(), DoseRecord.id.desc())
+        .options(sa.orm.joinedload(DoseRecord.recorded_by)),
+        "doses_page",
+    )
     return render_template(
         "medication/plan.html",
         plan=order,
+        doses=doses,
+        dose_paging=dose_paging,
         episode=order.episode,
         table=table,
         form=form,

@@ -12,6 +12,7 @@ from casemgr.audit.services import record
 from casemgr.clinical import asam
 from casemgr.core.errors import CasemgrError, PermissionDenied
 from casemgr.core.forms import run_form
+from casemgr.core.paging import paged
 from casemgr.core.permissions import Action, can, requires
 from casemgr.core.timeutil import today
 from casemgr.episodes.access import get_episode, visible_episodes_clause
@@ -218,16 +219,14 @@ def sign_plan(treatment_plan_id: int) -> Any:
 @requires(Action.CLINICAL_VIEW)
 def reviews_due() -> Any:
     """List plans in force whose 30-day review is overdue."""
-    rows = list(
-        db.session.execute(
-            queries.reviews_due_query(visible_episodes_clause(current_user), today())
-            .add_columns(Patient)
-            .join(Patient, Patient.id == Episode.patient_id)
-        ).all()
+    rows, paging = paged(
+        queries.reviews_due_query(visible_episodes_clause(current_user), today())
+        .add_columns(Patient)
+        .join(Patient, Patient.id == Episode.patient_id)
     )
     record(current_user, "treatment_plan.reviews_due")
     db.session.commit()
-    return render_template("plans/reviews_due.html", rows=rows, today=today())
+    return render_template("plans/reviews_due.html", rows=rows, paging=paging, today=today())
 
 
 def _chart_section(actor: Any, patient: Patient, episodes: list[Episode]) -> dict[str, Any] | None:

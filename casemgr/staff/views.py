@@ -23,6 +23,7 @@ from marshmallow import ValidationError
 from casemgr.audit.services import record
 from casemgr.core.errors import CasemgrError, NotFound, RateLimited
 from casemgr.core.forms import run_form
+from casemgr.core.paging import paged_scalars
 from casemgr.core.permissions import Action, Role, public, requires
 from casemgr.core.schema import form_errors
 from casemgr.extensions import db, login_rate_limit
@@ -224,13 +225,13 @@ def index() -> Any:
 @admin_bp.get("/staff")
 @requires(Action.STAFF_MANAGE)
 def staff_list() -> Any:
-    """List every staff account, active first."""
-    staff = db.session.scalars(
-        sa.select(Staff).order_by(Staff.active.desc(), Staff.full_name)
-    ).all()
+    """List every staff account, active first, a page at a time."""
+    staff, paging = paged_scalars(
+        sa.select(Staff).order_by(Staff.active.desc(), Staff.full_name, Staff.id)
+    )
     record(current_user, "staff.list")
     db.session.commit()
-    return render_template("admin/staff_list.html", staff=staff)
+    return render_template("admin/staff_list.html", staff=staff, paging=paging)
 
 
 @admin_bp.route("/staff/new", methods=["GET", "POST"])

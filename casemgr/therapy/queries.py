@@ -211,10 +211,10 @@ def note_with_everything(note_id: int) -> Note | None:
     )
 
 
-def unsigned_notes(
+def unsigned_notes_query(
     actor: Any, scope: sa.ColumnElement[bool], *, everyone: bool, author_id: int | None = None
-) -> list[Any]:
-    """List unsigned notes, oldest first: the actor's own, or (supervisors) everyone's."""
+) -> sa.Select[Any]:
+    """Select unsigned notes, oldest first: the actor's own, or (supervisors) everyone's."""
     query = (
         sa.select(Note, Patient, Staff.full_name.label("author_name"))
         .join(Episode, Episode.id == Note.episode_id)
@@ -227,20 +227,18 @@ def unsigned_notes(
         query = query.where(Note.author_id == actor.id)
     elif author_id:
         query = query.where(Note.author_id == author_id)
-    return list(db.session.execute(query).all())
+    return query
 
 
-def cosign_queue(scope: sa.ColumnElement[bool]) -> list[Any]:
-    """List notes awaiting a supervisor's co-signature, oldest first."""
-    return list(
-        db.session.execute(
-            sa.select(Note, Patient, Staff.full_name.label("author_name"))
-            .join(Episode, Episode.id == Note.episode_id)
-            .join(Patient, Patient.id == Episode.patient_id)
-            .join(Staff, Staff.id == Note.author_id)
-            .where(Note.status == "awaiting_cosign", scope)
-            .order_by(Note.signed_at, Note.id)
-        ).all()
+def cosign_queue_query(scope: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """Select notes awaiting a supervisor's co-signature, oldest first."""
+    return (
+        sa.select(Note, Patient, Staff.full_name.label("author_name"))
+        .join(Episode, Episode.id == Note.episode_id)
+        .join(Patient, Patient.id == Episode.patient_id)
+        .join(Staff, Staff.id == Note.author_id)
+        .where(Note.status == "awaiting_cosign", scope)
+        .order_by(Note.signed_at, Note.id)
     )
 
 
@@ -268,8 +266,10 @@ def work_counts(actor: Any, scope: sa.ColumnElement[bool], supervisor: bool) -> 
     return {"unsigned": row.unsigned, "overdue": row.overdue, "cosign": row.cosign}
 
 
-def needs_attendance(actor: Any, scope: sa.ColumnElement[bool], everyone: bool) -> list[Any]:
-    """List planned sessions whose time has passed without attendance, oldest first."""
+def needs_attendance_query(
+    actor: Any, scope: sa.ColumnElement[bool], everyone: bool
+) -> sa.Select[Any]:
+    """Select planned sessions whose time has passed without attendance, oldest first."""
     query = (
         sa.select(TherapySession, Patient)
         .join(Episode, Episode.id == TherapySession.episode_id)
@@ -283,7 +283,7 @@ def needs_attendance(actor: Any, scope: sa.ColumnElement[bool], everyone: bool) 
     )
     if not everyone:
         query = query.where(TherapySession.counselor_id == actor.id)
-    return list(db.session.execute(query).all())
+    return query
 
 
 def last_choices(staff_id: int) -> dict[str, str]:
@@ -332,8 +332,8 @@ def last_roster(staff_id: int, scope: sa.ColumnElement[bool]) -> list[int]:
     )
 
 
-def group_candidates(scope: sa.ColumnElement[bool], q: str | None = None) -> list[Any]:
-    """List active episodes the actor may add to a group, by patient name."""
+def group_candidates_query(scope: sa.ColumnElement[bool], q: str | None = None) -> sa.Select[Any]:
+    """Select active episodes the actor may add to a group, by patient name."""
     from casemgr.patients.services import search_filter
 
     query = (
@@ -344,4 +344,25 @@ def group_candidates(scope: sa.ColumnElement[bool], q: str | None = None) -> lis
     )
     if q:
         query = query.where(search_filter(q))
-    return list(db.session.execute(query).all())
+    return query
+
+
+def group_candidates(
+    scope: sa.ColumnElement[bool],
+    q: str | None = None,
+    *,
+    limit: int | None = None,
+    include: set[int] | frozenset[int] = frozenset(),
+) -> list[Any]:
+    """List active episodes the actor may add to a group, by patient name.
+
+    With ``limit``, the first ``limit`` by name, then any episode of ``include`` (the chosen
+    attendees) beyond them, so a long program never puts every patient on the form.
+    """
+    query = group_candidates_query(scope, q)
+    if limit is None:
+        return list(db.session.execute(query).all())
+    rows = list(db.session.execute(query.limit(limit)).all())
+    missing = sorted(set(include) - {row.Episode.id for row in rows})
+    extra = db.session.execute(group_candidates_query(scope).where(Episode.id.in_(missing)))
+    return rows + list(extra.all())

@@ -15,6 +15,7 @@ from marshmallow import ValidationError
 from casemgr.audit.services import record
 from casemgr.core.db import utcnow
 from casemgr.core.errors import CasemgrError, Conflict
+from casemgr.core.paging import count_rows, paged
 from casemgr.core.permissions import Action, requires
 from casemgr.core.schema import form_errors
 from casemgr.core.timeutil import local, program_zone
@@ -43,6 +44,8 @@ bp = Blueprint("therapy", __name__)
 blueprints = (bp,)
 
 TIMELINE_PAGE = 20
+#: Patients offered on the group form before a name search narrows them.
+GROUP_CANDIDATES = 100
 #: Sessions are entered to the nearest 5 minutes; "now" rounds down so it is never future.
 ROUND_MINUTES = 5
 
@@ -246,9 +249,12 @@ def record_attendance(session_id: int) -> Any:
 @bp.route("/groups/new", methods=["GET", "POST"])
 @requires(Action.SESSION_LOG)
 def new_group() -> Any:
-    """Log a group session: attendees, attendance and every note, in one submit."""
+    """Log a group session: attendees, attendance and every note, in one submit.
+
+    The form offers the first patients by name (``?q=`` narrows them) and every chosen one.
+    """
     scope = visible_episodes_clause(current_user)
-    candidates = queries.group_candidates(scope)
+    q = request.args.get("q", "").strip()[:100] or None
     roster = queries.last_roster(current_user.id, scope)
     last = queries.last_choices(current_user.id)
     form: dict[str, Any] = {
@@ -259,10 +265,13 @@ def new_group() -> Any:
         "facilitator_id": str(current_user.id),
     }
     chosen: set[int] = set(roster) if request.args.get("roster") == "last" else set()
+    if request.method == "POST":
+        chosen = {int(v) for v in request.form.getlist("attendee") if v.isdigit()}
+    candidates = queries.group_candidates(scope, q, limit=GROUP_CANDIDATES, include=chosen)
+    offered = count_rows(queries.group_candidates_query(scope, q))
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         form = request.form.to_dict()
-        chosen = {int(v) for v in request.form.getlist("attendee") if v.isdigit()}
         errors = _save_group(form, chosen, candidates)
         if not errors:
             flash(f"Group session saved for {len(chosen)} patients.", "success")
@@ -274,6 +283,8 @@ def new_group() -> Any:
         form=form,
         errors=errors,
         candidates=candidates,
+        offered=offered,
+        q=q or "",
         chosen=chosen,
         roster=roster,
         facilitators=[(str(c.id), c.full_name) for c in counselors()],
@@ -537,14 +548,20 @@ def unsigned() -> Any:
     everyone = current_user.has_role("supervisor")
     author_id = request.args.get("author", type=int) if everyone else None
     scope = visible_episodes_clause(current_user)
-    rows = queries.unsigned_notes(current_user, scope, everyone=everyone, author_id=author_id)
-    late = queries.needs_attendance(current_user, scope, everyone=everyone)
+    rows, paging = paged(
+        queries.unsigned_notes_query(current_user, scope, everyone=everyone, author_id=author_id)
+    )
+    late, late_paging = paged(
+        queries.needs_attendance_query(current_user, scope, everyone=everyone), "late_page"
+    )
     record(current_user, "note.list_unsigned")
     db.session.commit()
     return render_template(
         "therapy/unsigned.html",
         rows=rows,
+        paging=paging,
         late=late,
+        late_paging=late_paging,
         everyone=everyone,
         author_id=author_id,
         authors=counselors() if everyone else [],
@@ -558,10 +575,12 @@ def unsigned() -> Any:
 @requires(Action.NOTE_COSIGN)
 def cosign_queue() -> Any:
     """List notes waiting for a supervisor's co-signature."""
-    rows = queries.cosign_queue(visible_episodes_clause(current_user))
+    rows, paging = paged(queries.cosign_queue_query(visible_episodes_clause(current_user)))
     record(current_user, "note.list_cosign")
     db.session.commit()
-    return render_template("therapy/cosign.html", rows=rows, cutoff=queries.overdue_cutoff())
+    return render_template(
+        "therapy/cosign.html", rows=rows, paging=paging, cutoff=queries.overdue_cutoff()
+    )
 
 
 # --- the chart's therapy section --------------------------------------------------------

@@ -203,7 +203,9 @@ def test_caseload_query_count_does_not_grow_with_caseload(client) -> None:
     small = _caseload_queries(client, counselor, 2)
     large = _caseload_queries(client, counselor, 25)
     assert small == large
-    assert large <= 6
+    # The caseload's totals (tiles and pager), its page, the work counts, and the audit event
+    # (chain head read and moved, the insert; PostgreSQL adds the append lock).
+    assert large <= 7
 
 
 def test_chart_query_count_does_not_grow_with_history(client) -> None:

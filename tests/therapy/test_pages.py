@@ -174,6 +174,35 @@ def test_group_form_logs_twelve_patients_in_one_submit(client) -> None:
     assert roster.count("checked") >= 12
 
 
+def test_group_form_offers_a_bounded_list_searchable_with_chosen_kept(client, monkeypatch) -> None:
+    """A program-wide list of patients is cut to the first ones; chosen ones stay on the form."""
+    from casemgr.therapy import views
+
+    monkeypatch.setattr(views, "GROUP_CANDIDATES", 2)
+    counselor = make_staff("counselor")
+    names = ["Adams", "Baker", "Clark", "Young"]
+    episodes = [admit(make_patient(last_name=n), counselor, days_ago=3) for n in names]
+    sign_in(client, counselor)
+    page = client.get("/groups/new").get_data(as_text=True)
+    offered = [e for e in episodes if f'id="attendee-{e.id}"' in page]
+    assert offered == episodes[:2]
+    assert "4 active patients; the first 2 by name are listed" in page
+    found = client.get("/groups/new?q=young").get_data(as_text=True)
+    assert f'id="attendee-{episodes[3].id}"' in found
+    assert f'id="attendee-{episodes[0].id}"' not in found
+    base = {
+        "topic": "Coping skills",
+        "modality": "cbt",
+        "started_at": local_input(1),
+        "duration_minutes": "0",
+        "facilitator_id": str(counselor.id),
+        "format": "DAP",
+        "attendee": [str(episodes[3].id)],
+    }
+    refused = post_form(client, "/groups/new", base).get_data(as_text=True)
+    assert f'value="{episodes[3].id}" id="attendee-{episodes[3].id}" checked' in refused
+
+
 def test_group_form_errors_keep_choices(client) -> None:
     counselor = make_staff("counselor")
     episode = admit(make_patient(), counselor, days_ago=3)
