@@ -126,6 +126,7 @@ PAGES: dict[str, Page] = {
     "auth.mfa_qr": Page("nothing (a QR code of the pending secret)"),
     "home.index": Page("nothing (a redirect to the role's start page)", status=302),
     "health.healthz": Page("nothing (one SELECT 1)", roles=("anonymous",)),
+    "health.readyz": Page("nothing (the migration head, one row)", roles=("anonymous",)),
     "api_me.me": Page("nothing (the caller and their roles)"),
     # --- staff -------------------------------------------------------------------------
     "admin.staff_list": Page("staff accounts and their roles", unbounded=True),
