@@ -35,7 +35,7 @@ YEARS = 1
 @pytest.fixture
 def counts(app: Flask) -> datagen.Counts:
     """A small generated history in the test's transaction."""
-    return datagen.generate(PATIENTS, years=YEARS, seed=9)
+    return datagen.generate(PATIENTS, years=YEARS, seed=9, audit_days=None)
 
 
 def _snapshot(tables: list[str]) -> dict[str, list[tuple]]:
@@ -317,3 +317,21 @@ def test_postgresql_sequences_move_past_generated_ids(app: Flask, counts: datage
         )
         highest = db.session.scalar(sa.text(f"SELECT COALESCE(MAX(id), 1) FROM {table}"))  # noqa: S608
         assert last >= highest, table
+
+
+def test_generate_data_command_prints_counts_and_the_showcase(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["generate-data", "--patients", "12", "--years", "1", "--seed", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    showcase = db.session.scalar(sa.select(Patient).where(Patient.mrn == datagen.SHOWCASE_MRN))
+    assert showcase is not None
+    assert f"Showcase patient: id {showcase.id}, MRN {datagen.SHOWCASE_MRN}" in result.output
+    printed = {
+        parts[0]: int(parts[1].replace(",", ""))
+        for parts in (line.split() for line in result.output.splitlines())
+        if len(parts) == 2 and parts[1].replace(",", "").isdigit()
+    }
+    assert printed["notes"] == db.session.scalar(sa.select(sa.func.count()).select_from(Note))
+    assert printed["audit_events"] > 0
+    assert "audit trail: since" in result.output

@@ -4,6 +4,6 @@ See casemgr/datagen/history.py for what is written, bulk.py for how (COPY on Pos
 executemany on SQLite) and trail.py for the hash-chained audit trail.
 """
 
-from casemgr.datagen.history import Counts, generate
+from casemgr.datagen.history import AUDIT_DAYS, SHOWCASE_MRN, SHOWCASE_SESSIONS, Counts, generate
 
-__all__ = ["Counts", "generate"]
+__all__ = ["AUDIT_DAYS", "SHOWCASE_MRN", "SHOWCASE_SESSIONS", "Counts", "generate"]

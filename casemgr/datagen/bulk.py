@@ -25,7 +25,7 @@ _SS = [f"{s:02d}" for s in range(60)]
 COPY_CHUNK = 100_000
 SQLITE_CHUNK = 50_000
 #: Batches waiting for the writer thread (bounds the memory held by generated rows).
-QUEUED_BATCHES = 24
+QUEUED_BATCHES = 4
 
 #: One queued batch: table, columns, rows.
 _Job = tuple[str, tuple[str, ...], Sequence[tuple[Any, ...]]]

@@ -48,6 +48,10 @@ from casemgr.patients import mrn as mrn_rules
 #: (reason code, weight): completed, dropped out, terminated, transferred, jail, death, other.
 REASONS = ((1, 45), (2, 30), (3, 8), (4, 10), (5, 2), (6, 1), (7, 4))
 STAGES = ("diagnosis", "detox", "taper", "plan", "education", "therapy")
+#: Days of audit trail written by default: a year at state scale is ~3 million events (100,000
+#: patients), which PostgreSQL ingests within the 10-minute budget; the whole 3-year history
+#: (~8 million, each checked against two foreign keys and five indexes) would not fit it.
+AUDIT_DAYS = 365
 #: SQLite page cache for the run (KiB); the default 2 MB thrashes once indexes grow.
 SQLITE_CACHE_KIB = 256 * 1024
 #: Sessions written before the buffers are flushed to the database.
@@ -1169,11 +1173,13 @@ class _Episode:
     target: int
 
 
-def generate(patients: int, years: int = 3, seed: int = 1, audit_days: int | None = None) -> Counts:
+def generate(
+    patients: int, years: int = 3, seed: int = 1, audit_days: int | None = AUDIT_DAYS
+) -> Counts:
     """Write a synthetic history of ``patients`` people over ``years`` years ending today.
 
-    The audit trail covers the whole history, or only its last ``audit_days`` days.
-    The caller commits.
+    The audit trail covers the last ``audit_days`` days (None: the whole history). The caller
+    commits.
     """
     if patients < 1:
         raise ValueError("generate at least one patient (the showcase)")

@@ -66,7 +66,7 @@ COLUMNS = (
 _M20 = (1 << 20) - 1
 _M32 = (1 << 32) - 1
 #: Events hashed and written per batch.
-BATCH = 100_000
+BATCH = 50_000
 
 
 def workstation_ip(staff_id: int) -> str:
