@@ -59,19 +59,41 @@ def seed_demo() -> None:
 @click.option("--patients", type=click.IntRange(1, 2_000_000), required=True)
 @click.option("--years", type=click.IntRange(1, 30), default=3, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
-def generate_data(patients: int, years: int, seed: int) -> None:
+@click.option(
+    "--audit-days",
+    type=click.IntRange(0, 36_500),
+    default=365,
+    show_default=True,
+    help="Days of audit trail to write, ending today; 0 writes it for the whole history.",
+)
+def generate_data(patients: int, years: int, seed: int, audit_days: int) -> None:
     """Write synthetic benchmark data (deterministic for a seed)."""
     import time
 
     from casemgr import datagen
 
     started = time.perf_counter()
-    counts = datagen.generate(patients, years, seed)
+    counts = datagen.generate(patients, years, seed, audit_days=audit_days or None)
     db.session.commit()
+    written = time.perf_counter() - started
+    analyzed = ""
+    if db.engine.dialect.name == "postgresql":
+        # Fresh planner statistics, so the first benchmark query is planned on real sizes.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            for table in counts.tables:
+                connection.exec_driver_sql(f'ANALYZE "{table}"')
+        analyzed = f"; {time.perf_counter() - started:.1f} s with ANALYZE"
+    width = max(len(table) for table in counts.tables)
+    for table, rows in counts.tables.items():
+        click.echo(f"  {table:<{width}} {rows:>10,}")
+    trail = f"since {counts.audit_since}" if counts.audit_since else "whole history"
     click.echo(
-        f"Wrote {counts.patients} patients, {counts.episodes} episodes, "
-        f"{counts.stage_changes} stage changes, {counts.sessions} sessions, "
-        f"{counts.staff} staff in {time.perf_counter() - started:.1f} s."
+        f"Wrote {sum(counts.tables.values()):,} rows (audit trail: {trail}) "
+        f"in {written:.1f} s{analyzed}."
+    )
+    click.echo(
+        f"Showcase patient: id {counts.showcase_patient_id}, MRN {counts.showcase_mrn}, "
+        f"active episode {counts.showcase_episode_id} with {datagen.SHOWCASE_SESSIONS} sessions."
     )
 
 
