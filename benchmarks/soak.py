@@ -46,6 +46,7 @@ from datetime import UTC, date, datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import urlencode, urlsplit
 
 import sqlalchemy as sa
@@ -140,7 +141,11 @@ def prepare(url: str, options: Options) -> list[Caseload]:
     from casemgr.staff import services as staff_services
 
     app = setup_app(url)
-    with app.app_context():
+    # The accounts share one password: hash it once, not per account (argon2 is slow on
+    # purpose, and 21 hashes would dominate the setup). Logins still verify it for real.
+    hashed = staff_services.hash_password(PASSWORD)
+    one_hash = mock.patch.object(staff_services, "hash_password", return_value=hashed)
+    with app.app_context(), one_hash:
         upgrade()
         intake = staff_services.create_staff(
             None,
@@ -198,6 +203,11 @@ def recreate_postgres_database(url: str) -> None:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
             conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+    except sa.exc.OperationalError as exc:
+        raise SystemExit(
+            f"PostgreSQL at {target.host}:{target.port or 5432} is unreachable; set "
+            "SOAK_DATABASE_URL, or run --scenarios sqlite,pg-restart"
+        ) from exc
     finally:
         admin.dispose()
 
@@ -855,9 +865,10 @@ class Found:
     chain_line: str
 
 
-def count_database(url: str, env: dict[str, str], episode_ids: list[int]) -> Found:
+def count_database(url: str, episode_ids: list[int]) -> Found:
     """Read back the soak's notes, sessions and audit events, and verify the audit chain."""
     from casemgr.audit.models import AuditEvent
+    from casemgr.extensions import db
     from casemgr.therapy.models import Note, TherapySession
 
     engine = sa.create_engine(url)
@@ -885,20 +896,15 @@ def count_database(url: str, env: dict[str, str], episode_ids: list[int]) -> Fou
     finally:
         engine.dispose()
     audit: Counter[tuple[str, int]] = Counter({(a, o): n for a, o, n in audit_rows})
-    # The operator's command, run as an operator would (the app server's environment).
-    verify = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "flask", "--app", "wsgi", "audit", "verify"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    line = (verify.stdout + verify.stderr).strip().splitlines()[-1:] or [""]
-    checked = re.search(r"intact: (\d+) events", line[0])
+    # The operator's command (`flask audit verify`), run through the app's own CLI.
+    app = setup_app(url)
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    with app.app_context():
+        db.engine.dispose()
+    line = result.output.strip().splitlines()[-1] if result.output.strip() else ""
+    checked = re.search(r"intact: (\d+) events", line)
     return Found(
-        notes, sessions, audit, verify.returncode == 0, int(checked[1]) if checked else 0, line[0]
+        notes, sessions, audit, result.exit_code == 0, int(checked[1]) if checked else 0, line
     )
 
 
@@ -1110,7 +1116,7 @@ def run_load(
     options: Options,
     restart: Callable[[float], None] | None = None,
 ) -> tuple[list[Ledger], tuple[float, float]]:
-    """Run one client thread per counselor for the configured time."""
+    """Sign every counselor in, then run one client thread each for the configured time."""
     run_tag = secrets.token_hex(3)
     ledgers = [Ledger() for _ in caseloads]
     stop_at = [float("inf")]
@@ -1160,16 +1166,28 @@ def run_scenario(scenario: str, options: Options, pg_url: str | None = None) -> 
             cluster = PrivateCluster()
             cluster.init()
             url = cluster.create_database("casemgr_soak_fault")
+        clock = [time.monotonic()]
+
+        def lap() -> str:
+            clock.append(time.monotonic())
+            return f"{clock[-1] - clock[-2]:.1f} s"
+
         caseloads = prepare(url, options)
+        phases = [f"database and data {lap()}"]
         outage = Outage() if cluster else None
         restart = None
         if cluster is not None and outage is not None:
             restart = functools.partial(restart_midway, cluster, options=options, outage=outage)
         with serve(url, workdir, options.workers, options.threads) as server:
+            phases.append(f"gunicorn up {lap()}")
             ledgers, window = run_load(server.base, caseloads, options, restart)
+            phases.append(f"sign-ins {window[0] - clock[-1]:.1f} s")
+            lap()
         episode_ids = [e for c in caseloads for e, _ in c.episodes]
-        found = count_database(url, server.env, episode_ids)
+        found = count_database(url, episode_ids)
+        phases.append(f"counting {lap()}")
         summary = reconcile(scenario, ledgers, found, server, options, window, outage)
+        summary.figures.insert(0, ("set-up and counting", ", ".join(phases)))
         if scenario == "postgresql":
             drop_postgres_database(url)
         return summary
