@@ -429,7 +429,9 @@ class Write:
     marker: str
     via: str  #: "api" or "form"
     sign_at_once: bool
-    status: int = 0
+    #: The write request's status (0: no answer); None while it was never sent (the form
+    #: page before it failed).
+    status: int | None = None
     acked: bool = False
     session_id: int | None = None
     note_id: int | None = None
@@ -924,12 +926,17 @@ def _figures(summary: Summary, sent: list[Sent], writes: list[Write], options: O
     workers = f"{options.workers} gunicorn workers"
     if options.threads > 1:
         workers += f" x {options.threads} threads"
-    via = Counter(w.via for w in writes)
+    via = Counter(w.via for w in writes if w.status is not None)
+    unsent = sum(1 for w in writes if w.status is None)
     summary.figures += [
         ("duration", f"{end - begin:.1f} s, {options.counselors} counselors, {workers}"),
         ("requests", f"{len(sent)} ({sum(s.t0 >= begin for s in sent) / seconds:.1f}/s)"),
         ("statuses", " ".join(f"{k}:{v}" for k, v in sorted(statuses.items()))),
-        ("writes attempted", f"{len(writes)} (api {via['api']}, form {via['form']})"),
+        (
+            "writes sent",
+            f"{via.total()} (api {via['api']}, form {via['form']}); "
+            f"{unsent} not sent (their form page unanswered)",
+        ),
     ]
     for label in LATENCY_LABELS:
         times = [s.t1 - s.t0 for s in sent if s.label == label and s.ok]
