@@ -87,6 +87,14 @@ def test_unanswered_write_may_have_committed_and_is_counted_apart() -> None:
     assert ("unanswered writes", "1: 1 committed, 0 not") in summary.figures
 
 
+def test_an_acknowledged_id_that_names_another_row_fails() -> None:
+    write = _write("SOAK-a-1-1")
+    write.note_id, write.session_id = 1, 7  # the API said session 7; the note hangs off 1
+    assert "acknowledged ids not matching" in _failed(
+        [write], _found([(1, 1, "signed", "SOAK-a-1-1")])
+    )
+
+
 def test_a_missing_or_doubled_audit_event_fails() -> None:
     writes = [_write("SOAK-a-1-1")]
     assert "audit note.sign events = rows" in _failed(
