@@ -7,7 +7,7 @@ export FLASK_APP := wsgi
 #: Test processes (pytest-xdist); each gets its own databases.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint format install install-dev bench bench-reports clean help
+.PHONY: run test lint format install install-dev bench bench-reports soak clean help
 
 help:
 	@echo "make run   - set up .venv, migrate, seed demo data once, serve on http://127.0.0.1:5000"
@@ -61,6 +61,12 @@ bench: $(VENV)/.installed-bench
 
 bench-reports: install-dev
 	$(BIN)/python benchmarks/bench_reports.py
+
+# 20 counselors for 2 minutes on SQLite, on PostgreSQL (casemgr_soak_load on the server of
+# SOAK_DATABASE_URL or TEST_DATABASE_URL), and through a restart of a private PostgreSQL
+# cluster; every write counted afterwards. SOAK_ARGS="--seconds 30" shortens it.
+soak: install-dev
+	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts

@@ -6,7 +6,17 @@ import logging
 import traceback
 from typing import Any
 
-from flask import Flask, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -239,7 +249,7 @@ def handle_unexpected(error: Exception) -> Any:
         log.warning("database unavailable: %s", type(error).__name__)
         if wants_json():
             return json_error(503, headers={"Retry-After": "5"})
-        return _html_error(503, None, {"Retry-After": "5"})
+        return _unavailable_page()
     # Where it happened, not what it said: messages can quote SQL parameters (patient data).
     frames = "\n".join(
         f"  {f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(error.__traceback__)
@@ -252,11 +262,35 @@ def handle_unexpected(error: Exception) -> Any:
     return _html_error(500, None)
 
 
-def _is_database_outage(error: Exception) -> bool:
-    """Tell a lost database connection (a 503) from a bug (a 500)."""
-    from sqlalchemy.exc import DBAPIError
+def _unavailable_page() -> tuple[str, int, dict[str, str]]:
+    """Render the 503 page without touching the database.
 
-    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+    Not errors/error.html through render_template: the context processors and the layout ask
+    the database who is signed in, which fails again and turns the 503 into a 500 (with the
+    failing SQL and its parameters in the server's log). The bare Jinja template skips them.
+    """
+    template = current_app.jinja_env.get_template("errors/unavailable.html")
+    return template.render(message=DEFAULT_MESSAGES[503]), 503, {"Retry-After": "5"}
+
+
+def _is_database_outage(error: Exception) -> bool:
+    """Tell a lost or unreachable database (a 503) from a bug (a 500).
+
+    SQLAlchemy flags a connection that dropped mid-request (``connection_invalidated``). A
+    failed attempt to connect (server down, shutting down, starting up) is not flagged: it is
+    an OperationalError raised before any statement ran, with no SQLSTATE (refused) or one of
+    class 08 (connection exception) or 57P (operator intervention).
+    """
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError) or error.statement is not None:
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return sqlstate is None or str(sqlstate).startswith(("08", "57P"))
 
 
 def handle_validation_error(error: Any) -> Any:
