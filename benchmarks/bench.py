@@ -806,6 +806,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--databases", default="postgresql,sqlite")
     parser.add_argument("--fresh", action="store_true", help="regenerate even if data exists")
+    parser.add_argument(
+        "--sqlite-path",
+        type=Path,
+        default=None,
+        help="SQLite file (default benchmarks/out/bench-<patients>-s<seed>.db)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parser.add_argument(
         "--pg-url",
@@ -821,7 +827,8 @@ def main(argv: list[str] | None = None) -> int:
     targets = []
     for name in args.databases.split(","):
         if name == "sqlite":
-            url = f"sqlite:///{OUT / f'bench-{args.patients}-s{args.seed}.db'}"
+            path = args.sqlite_path or OUT / f"bench-{args.patients}-s{args.seed}.db"
+            url = f"sqlite:///{path.resolve()}"
         elif name == "postgresql":
             url = args.pg_url or (
                 f"postgresql+psycopg://postgres@127.0.0.1/casemgr_bench_{args.patients}_s{args.seed}"

@@ -36,12 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--url", default="", help="database URL (default: the bench's own)")
+    parser.add_argument("--sql", action="store_true", help="print each statement and its time")
     args = parser.parse_args(argv)
 
     from pyinstrument import Profiler
     from sqlalchemy import event
 
-    if args.database == "sqlite":
+    if args.url:
+        url = args.url
+    elif args.database == "sqlite":
         url = f"sqlite:///{bench.OUT / f'bench-{args.patients}-s{args.seed}.db'}"
     else:
         url = f"postgresql+psycopg://postgres@127.0.0.1/casemgr_bench_{args.patients}_s{args.seed}"
@@ -108,15 +112,16 @@ def main(argv: list[str] | None = None) -> int:
         engine = db.engine
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def _before(conn: Any, cursor: Any, statement: str, *_rest: Any) -> None:
         started_at[id(cursor)] = time.perf_counter()
 
     @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def _after(conn: Any, cursor: Any, statement: str, *_rest: Any) -> None:
+        spent = time.perf_counter() - started_at.pop(id(cursor), time.perf_counter())
         statements["count"] += 1
-        statements["seconds"] += time.perf_counter() - started_at.pop(
-            id(cursor), time.perf_counter()
-        )
+        statements["seconds"] += spent
+        if args.sql and statements.get("print"):
+            print(f"--- {spent * 1000:.2f} ms\n{statement[:1500]}")
 
     def hit() -> int:
         if scenario.method == "POST":
@@ -134,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             response = client.get(scenario.path, headers=headers)
         return response.status_code
 
+    statements["print"] = 1
     print(f"warm-up: {hit()}")
+    statements["print"] = 0
     statements.update(count=0, seconds=0.0)
     profiler = Profiler(interval=0.0005)
     started = time.perf_counter()

@@ -54,6 +54,23 @@ def visible_episodes_clause(actor: Any) -> sa.ColumnElement[bool]:
     return Episode.patient_id.in_(care_team_patient_ids(actor.id))
 
 
+def caseload_clause(actor: Any) -> sa.ColumnElement[bool]:
+    """Return a WHERE clause for the episodes on the actor's caseload.
+
+    A counselor's caseload is the episodes they treat: primary counselor or a member of that
+    episode's care team. (Their chart access is wider, every patient they ever treated; as a
+    caseload filter that made the page scan the whole census for a counselor's history.)
+    """
+    if works_across_patients(actor):
+        return sa.true()
+    primary = sa.select(Episode.id).where(
+        Episode.primary_counselor_id == actor.id, Episode.status == "active"
+    )
+    members = sa.select(CareTeamMember.episode_id).where(CareTeamMember.staff_id == actor.id)
+    # A union of ids (not an OR) lets the planner start from the two small index lookups.
+    return Episode.id.in_(sa.union(primary, members))
+
+
 def can_open_patient(actor: Any, patient_id: int) -> bool:
     """Tell whether the actor may open a patient's chart.
 

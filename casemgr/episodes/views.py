@@ -19,6 +19,7 @@ from casemgr.core.schema import form_errors
 from casemgr.core.timeutil import today
 from casemgr.episodes import pathway, queries, services
 from casemgr.episodes.access import (
+    caseload_clause,
     get_episode,
     get_patient,
     visible_episodes_clause,
@@ -53,7 +54,9 @@ def caseload() -> Any:
         stage = None
     at_risk_only = request.args.get("at_risk") == "1"
     scope = visible_episodes_clause(current_user)
-    query = queries.caseload_query(scope, counselor_id, stage=stage, at_risk_only=at_risk_only)
+    query = queries.caseload_query(
+        caseload_clause(current_user), counselor_id, stage=stage, at_risk_only=at_risk_only
+    )
     summary = queries.caseload_summary(query)
     rows, paging = paged(query, total=summary.total)
     stays = {

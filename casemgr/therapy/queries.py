@@ -250,18 +250,25 @@ def overdue_cutoff() -> datetime:
 def work_counts(actor: Any, scope: sa.ColumnElement[bool], supervisor: bool) -> dict[str, int]:
     """Count the actor's open work in one query: unsigned notes, overdue, co-sign queue."""
     cutoff = overdue_cutoff()
-    mine = sa.and_(Note.status.in_(UNSIGNED), Note.author_id == actor.id)
+
+    def count(*conditions: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+        # Each count starts from its own index (author and status, or status): one count
+        # over every note in scope read all the notes of a counselor's past patients.
+        return (
+            sa.select(sa.func.count(Note.id))
+            .join(Episode, Episode.id == Note.episode_id)
+            .where(scope, *conditions)
+            .scalar_subquery()
+        )
+
+    mine = (Note.author_id == actor.id, Note.status.in_(UNSIGNED))
+    cosign = count(Note.status == "awaiting_cosign") if supervisor else sa.literal(0)
     row = db.session.execute(
         sa.select(
-            sa.func.count(Note.id).filter(mine).label("unsigned"),
-            sa.func.count(Note.id).filter(mine, Note.created_at < cutoff).label("overdue"),
-            sa.func.count(Note.id)
-            .filter(Note.status == "awaiting_cosign", sa.literal(supervisor))
-            .label("cosign"),
+            count(*mine).label("unsigned"),
+            count(*mine, Note.created_at < cutoff).label("overdue"),
+            cosign.label("cosign"),
         )
-        .select_from(Note)
-        .join(Episode, Episode.id == Note.episode_id)
-        .where(scope)
     ).one()
     return {"unsigned": row.unsigned, "overdue": row.overdue, "cosign": row.cosign}
 
