@@ -284,14 +284,19 @@ def revoke_all_tokens(staff: Staff) -> None:
     )
 
 
-def counselors() -> list[Staff]:
-    """Return active staff who may be a primary counselor (counselor or supervisor)."""
+def counselors() -> list[sa.Row[Any]]:
+    """Return (id, full_name) of active staff who may be a primary counselor, for pickers.
+
+    Plain rows, not Staff objects: a state program has hundreds of counselors, and loading
+    each as an entity (with its roles) cost more than the rest of a report page.
+    """
+    may_counsel = sa.select(StaffRole.staff_id).where(
+        StaffRole.role.in_(["counselor", "supervisor"])
+    )
     return list(
-        db.session.scalars(
-            sa.select(Staff)
-            .join(StaffRole)
-            .where(Staff.active.is_(True), StaffRole.role.in_(["counselor", "supervisor"]))
-            .distinct()
-            .order_by(Staff.full_name)
-        )
+        db.session.execute(
+            sa.select(Staff.id, Staff.full_name)
+            .where(Staff.active.is_(True), Staff.id.in_(may_counsel))
+            .order_by(Staff.full_name, Staff.id)
+        ).all()
     )
