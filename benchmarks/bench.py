@@ -802,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=int, default=15, help="measured time per scenario")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up time per scenario")
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--databases", default="postgresql,sqlite")
     parser.add_argument("--fresh", action="store_true", help="regenerate even if data exists")

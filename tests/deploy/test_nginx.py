@@ -124,10 +124,15 @@ class Stack:
 
     def upstreams_tried(self, request_id: str) -> list[str]:
         """The app servers nginx tried for a request, in order (its access log's upstream=)."""
-        for line in (self.logs / "casemgr.access.log").read_text().splitlines():
-            if line.endswith(f" id={request_id}"):
-                return line.split(" upstream=", 1)[1].split(" upstream_status=", 1)[0].split(", ")
-        raise AssertionError(f"request {request_id} is not in nginx's access log")
+        deadline = time.monotonic() + 5
+        while True:  # nginx writes the line once the response is sent, after the client has it
+            for line in (self.logs / "casemgr.access.log").read_text().splitlines():
+                if line.endswith(f" id={request_id}"):
+                    tried = line.split(" upstream=", 1)[1].split(" upstream_status=", 1)[0]
+                    return tried.split(", ")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"request {request_id} is not in nginx's access log")
+            time.sleep(0.02)
 
     def note(self, line: str) -> None:
         """Keep a line of evidence for test-artifacts/nginx.txt."""
