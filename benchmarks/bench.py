@@ -273,8 +273,7 @@ def prepare_accounts(target: Target) -> None:
             # the product's own path for the first admin
             flask(target.url, "create-admin", "bench-admin", "--password-stdin", stdin=PASSWORD)
         db.session.rollback()
-        # The chart scenario: the active episode with the most sessions (the generator's
-        # showcase patient has 500).
+        # The chart scenario's fallback: the active episode with the most sessions.
         per_episode = (
             sa.select(TherapySession.episode_id, sa.func.count().label("n"))
             .join(Episode, Episode.id == TherapySession.episode_id)
@@ -283,7 +282,19 @@ def prepare_accounts(target: Target) -> None:
             .order_by(sa.desc("n"), TherapySession.episode_id)
             .limit(1)
         )
-        chart_episode_id, sessions = db.session.execute(per_episode).one()
+        # The generator's showcase patient (500 sessions) by its MRN; else the busiest chart.
+        from casemgr.datagen import SHOWCASE_MRN
+        from casemgr.patients.models import Patient
+
+        showcase = (
+            sa.select(TherapySession.episode_id, sa.func.count().label("n"))
+            .join(Episode, Episode.id == TherapySession.episode_id)
+            .join(Patient, Patient.id == Episode.patient_id)
+            .where(Patient.mrn == SHOWCASE_MRN, Episode.status == "active")
+            .group_by(TherapySession.episode_id)
+        )
+        found = db.session.execute(showcase).first() or db.session.execute(per_episode).one()
+        chart_episode_id, sessions = found
         chart = db.session.get_one(Episode, chart_episode_id)
         counselor = db.session.get_one(Staff, chart.primary_counselor_id)
         # The log-session scenario writes to another of the same counselor's patients, so
@@ -364,6 +375,10 @@ def gunicorn(target: Target, workers: int) -> Iterator[str]:
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--no-control-socket",
+                # The shipped config recycles a worker every ~2,000 requests; at benchmark
+                # rates that is every few seconds, and each restart's pause would be timed.
+                "--max-requests",
+                "0",
                 "--access-logfile",
                 str(OUT / f"access-{target.name}.log"),
                 "wsgi:app",
@@ -743,8 +758,8 @@ def render(
         f"- Data: `flask generate-data --patients {args.patients} --years {args.years} "
         f"--seed {args.seed}`, then the benchmark's own writes (logins, logged sessions).",
         f"- Server: gunicorn with the shipped `deploy/gunicorn.conf.py` ({args.workers} gthread "
-        "workers × 4 threads, access log on), production settings, on 127.0.0.1 (no nginx, "
-        "no TLS).",
+        "workers × 4 threads, access log on, worker recycling off), production settings, on "
+        "127.0.0.1 (no nginx, no TLS).",
         f"- Load: wrk, 1 thread, {args.connections} connections kept busy (closed loop), "
         f"{args.warmup} s warm-up then {args.seconds} s measured per row; wrk runs on the "
         "same 2 cores as the server and the database.",
