@@ -50,19 +50,8 @@ ACTIONS: tuple[tuple[str, str | None], ...] = (
     ("episode.discharge", "episodes"),
 )
 CODE = {action: code for code, (action, _type) in enumerate(ACTIONS)}
-COLUMNS = (
-    "id",
-    "at",
-    "actor_id",
-    "action",
-    "object_type",
-    "object_id",
-    "patient_id",
-    "outcome",
-    "ip",
-    "prev_hash",
-    "hash",
-)
+#: The chain's hashed fields, then its links (the order the rows are written in).
+COLUMNS = (*chain.HASHED_FIELDS, "prev_hash", "hash")
 _M20 = (1 << 20) - 1
 _M32 = (1 << 32) - 1
 #: Events hashed and written per batch.
