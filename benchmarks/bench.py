@@ -860,7 +860,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         describe(target)
     args.out.write_text(render(targets, results, args, started))
-    log(f"wrote {args.out.relative_to(ROOT)}")
+    log(f"wrote {args.out}")
     print(args.out.read_text())
     return 0
 
