@@ -25,7 +25,6 @@ import platform
 import re
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -40,9 +39,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: the package and harness are the project's
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import harness  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "out"
 BIN = Path(sys.executable).parent
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1/postgres"
 #: Targets from the issue: 95th percentile per page and database, reports, share of ceiling.
 PAGE_P95_MS = {"postgresql": 100.0, "sqlite": 150.0}
 REPORT_P95_MS = 500.0
@@ -62,6 +65,7 @@ class Scenario:
     kind: str = "page"  # page | report | ceiling
     api: bool = False
     vary_body: bool = False  # give each request its own note text
+    key: str = ""  # a short handle (profile_page.py --page)
 
 
 @dataclass
@@ -174,9 +178,7 @@ def recreate(target: Target) -> None:
     name = target.url.rsplit("/", 1)[1]
     if not name.startswith("casemgr_bench"):
         raise SystemExit(f"refusing to recreate {name}: the bench only owns casemgr_bench*")
-    with pg_connect(PG_ADMIN) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    harness.recreate_postgres_database(target.url, "casemgr_bench")
 
 
 def ensure_data(target: Target, patients: int, years: int, seed: int, fresh: bool) -> None:
@@ -352,17 +354,10 @@ ACCOUNTS: dict[str, dict[str, str]] = {}
 # --- the server -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """Return a free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def gunicorn(target: Target, workers: int) -> Iterator[str]:
     """Serve the app with gunicorn on a free port for the duration of the block."""
-    port = free_port()
+    port = harness.free_port()
     logfile = OUT / f"gunicorn-{target.name}.log"
     with logfile.open("w") as err:
         proc = subprocess.Popen(  # noqa: S603
@@ -615,14 +610,17 @@ def scenarios(target: Target) -> list[Scenario]:
         }
     )
     return [
-        Scenario("GET /healthz (bare)", "/healthz", None, kind="ceiling"),
-        Scenario("GET /readyz (one indexed query)", "/readyz", None, kind="ceiling"),
-        Scenario("Login (POST /login)", "/login", "anonymous", "POST", 302, kind="login"),
-        Scenario("Caseload dashboard", "/caseload", "counselor"),
+        Scenario("GET /healthz (bare)", "/healthz", None, kind="ceiling", key="healthz"),
+        Scenario("GET /readyz (one indexed query)", "/readyz", None, kind="ceiling", key="readyz"),
+        Scenario(
+            "Login (POST /login)", "/login", "anonymous", "POST", 302, kind="login", key="login"
+        ),
+        Scenario("Caseload dashboard", "/caseload", "counselor", key="caseload"),
         Scenario(
             f"Patient chart ({ids['chart_sessions']} sessions)",
             f"/patients/{ids['chart_patient']}",
             "counselor",
+            key="chart",
         ),
         Scenario(
             "Log session + signed note (POST)",
@@ -632,12 +630,23 @@ def scenarios(target: Target) -> list[Scenario]:
             302,
             session_body,
             vary_body=True,
+            key="log-session",
         ),
-        Scenario("Census report", "/reports/census", "supervisor", kind="report"),
-        Scenario("Length-of-stay report", "/reports/length-of-stay", "supervisor", kind="report"),
-        Scenario("Retention report", "/reports/retention", "supervisor", kind="report"),
-        Scenario("Audit report page", "/admin/audit", "admin"),
-        Scenario("API episode list", "/api/v1/episodes", "supervisor", api=True),
+        Scenario("Census report", "/reports/census", "supervisor", kind="report", key="census"),
+        Scenario(
+            "Length-of-stay report",
+            "/reports/length-of-stay",
+            "supervisor",
+            kind="report",
+            key="los",
+        ),
+        Scenario(
+            "Retention report", "/reports/retention", "supervisor", kind="report", key="retention"
+        ),
+        Scenario("Audit report page", "/admin/audit", "admin", key="audit"),
+        Scenario(
+            "API episode list", "/api/v1/episodes", "supervisor", api=True, key="api-episodes"
+        ),
     ]
 
 
@@ -834,7 +843,6 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL database the bench owns (default casemgr_bench_<patients>)",
     )
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))  # run as a script: the package is the project's own
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install -y wrk")
     OUT.mkdir(parents=True, exist_ok=True)

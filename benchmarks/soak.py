@@ -32,7 +32,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +53,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks import harness  # noqa: E402  (the project root is on the path from here)
 
 SCENARIOS = ("sqlite", "postgresql", "pg-restart")
 #: Shared by the generated counselors: long, not common, not containing a username.
@@ -195,41 +196,23 @@ def prepare(url: str, options: Options) -> list[Caseload]:
 
 def recreate_postgres_database(url: str) -> None:
     """Drop and create a soak database (only one whose name says it is a soak database)."""
-    target = sa.engine.make_url(url)
-    if "soak" not in (target.database or ""):
-        raise SystemExit(f"refusing to recreate {target.database!r}: not a soak database")
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-            conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+        harness.recreate_postgres_database(url, "soak")
     except sa.exc.OperationalError as exc:
+        target = sa.engine.make_url(url)
         raise SystemExit(
             f"PostgreSQL at {target.host}:{target.port or 5432} is unreachable; set "
             "SOAK_DATABASE_URL, or run --scenarios sqlite,pg-restart"
         ) from exc
-    finally:
-        admin.dispose()
 
 
 def drop_postgres_database(url: str) -> None:
-    """Drop a soak database after its run."""
-    target = sa.engine.make_url(url)
-    if "soak" not in (target.database or ""):
-        return
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    """Drop a soak database after its run (only one whose name says it is one)."""
+    if "soak" in (sa.engine.make_url(url).database or ""):
+        harness.drop_postgres_database(url, "soak")
 
 
-def free_port() -> int:
-    """Ask the kernel for a free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+free_port = harness.free_port
 
 
 # --- a private PostgreSQL cluster -----------------------------------------------------------
