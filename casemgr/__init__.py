@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from casemgr.config import INSTANCE_DIR, build_config, check_config
+from casemgr.config import INSTANCE_DIR, SQLITE_BUSY_SECONDS, build_config, check_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +86,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -115,10 +115,6 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")  # waited long: the busy timeout's last try
 
 
-#: How long a writer polls for SQLite's write lock before the busy timeout's last try.
-SQLITE_LOCK_WAIT_SECONDS = 15.0
-
-
 def _begin_immediate_polling(dbapi: Any) -> bool:
     """Take SQLite's write lock, polling every millisecond or two; False if still busy.
 
@@ -127,7 +123,7 @@ def _begin_immediate_polling(dbapi: Any) -> bool:
     some requests waited seconds (benchmarks/NOTES.md). Polling finely, with the busy
     timeout off for this statement only, gives the lock to waiters as soon as it is free.
     """
-    deadline = time.monotonic() + SQLITE_LOCK_WAIT_SECONDS
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
     delay = 0.0002
     dbapi.execute("PRAGMA busy_timeout=0")
     try:
@@ -142,7 +138,7 @@ def _begin_immediate_polling(dbapi: Any) -> bool:
             else:
                 return True
     finally:
-        dbapi.execute("PRAGMA busy_timeout=15000")
+        dbapi.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
 
 
 def register_guards(app: Flask) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 DEVELOPMENT_SECRET_KEY = "casemgr-development-only-secret-key"  # noqa: S105
 
 ENVIRONMENTS = ("production", "development", "testing")
+#: How long a SQLite writer waits for the write lock before "database is locked".
+SQLITE_BUSY_SECONDS = 15
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
 
@@ -103,7 +105,7 @@ def engine_options(database_url: str) -> dict[str, Any]:
     """Choose pool settings per database: pre-ping survives PostgreSQL restarts."""
     if database_url.startswith("sqlite"):
         # Writers wait for the lock (busy timeout) instead of failing at once.
-        return {"connect_args": {"timeout": 15}}
+        return {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
     return {
         "pool_pre_ping": True,
         "pool_size": 10,

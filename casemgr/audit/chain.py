@@ -71,16 +71,17 @@ def _lock_and_read_head(session: Session) -> AuditChainHead:
     the same predecessor. SQLite has no row locks; its transactions already hold the write
     lock (BEGIN IMMEDIATE).
     """
+    postgresql = session.get_bind().dialect.name == "postgresql"
     query = (
         sa.select(AuditChainHead)
         .where(AuditChainHead.id == 1)
         .execution_options(populate_existing=True)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:
         query = query.with_for_update()
     head = session.scalar(query)
     if head is None:  # only after the table was emptied by hand (tests, a fresh restore)
-        if session.get_bind().dialect.name == "postgresql":
+        if postgresql:
             # no row to lock yet: serialise the re-creation on a transaction-level lock
             session.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
             head = session.scalar(query)

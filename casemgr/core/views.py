@@ -19,15 +19,21 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 @cache
+def _migrations() -> ScriptDirectory:
+    """Read the shipped migrations once: the files do not change while the server runs."""
+    return ScriptDirectory(str(MIGRATIONS))
+
+
+@cache
 def expected_revisions() -> frozenset[str]:
-    """Return the migration heads this code needs (read once: the files do not change)."""
-    return frozenset(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    """Return the migration heads this code needs."""
+    return frozenset(_migrations().get_heads())
 
 
 @cache
 def known_revisions() -> frozenset[str]:
     """Return every migration this code ships, to tell a lagging schema from a newer one."""
-    return frozenset(r.revision for r in ScriptDirectory(str(MIGRATIONS)).walk_revisions())
+    return frozenset(r.revision for r in _migrations().walk_revisions())
 
 
 @bp.get("/healthz")
