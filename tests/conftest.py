@@ -75,8 +75,12 @@ def pg_url() -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         return base.render_as_string(hide_password=False)
-    name = f"{base.database}_{worker}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    return ensure_database(base, f"{base.database}_{worker}").render_as_string(hide_password=False)
+
+
+def ensure_database(server: sa.URL, name: str) -> sa.URL:
+    """Create a sibling database of ours on the same server if missing; return its URL."""
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             exists = conn.exec_driver_sql(
@@ -86,7 +90,7 @@ def pg_url() -> str:
                 conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     finally:
         admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
+    return server.set(database=name)
 
 
 def database_url(kind: str, tmp_path_factory: pytest.TempPathFactory) -> str:

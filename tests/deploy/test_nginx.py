@@ -67,7 +67,7 @@ if not os.environ.get("TEST_DATABASE_URL"):
 import redis  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
-from tests.conftest import TEST_SECRET, make_app  # noqa: E402
+from tests.conftest import TEST_SECRET, ensure_database, make_app  # noqa: E402
 
 #: A database of its own (Redis too): the app servers commit for real.
 REDIS_URL = os.environ.get("CASEMGR_NGINX_TEST_REDIS_URL", "redis://127.0.0.1:6379/10")
@@ -147,18 +147,7 @@ def database() -> str:
     is much cheaper than dropping and creating a database.
     """
     base = sa.engine.make_url(os.environ["TEST_DATABASE_URL"])
-    name = f"{base.database}_nginx"
-    url = base.set(database=name)
-    admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            exists = conn.exec_driver_sql(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-            ).scalar()
-            if not exists:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.dispose()
+    url = ensure_database(base.set(database="postgres"), f"{base.database}_nginx")
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
